@@ -1,0 +1,7 @@
+/** The peft4j command line. */
+module dev.peft4j.cli {
+    requires dev.peft4j.models;
+    requires info.picocli;
+    requires com.fasterxml.jackson.databind;
+    opens dev.peft4j.cli to info.picocli;
+}

@@ -1,0 +1,2 @@
+/** Text generation: sampling and the generation loop over the model's KV cache. */
+package dev.peft4j.models.generate;

@@ -1,0 +1,15 @@
+/** LLaMA models: config, weights, checkpoints, tokenizers, the model, generation. */
+module dev.peft4j.models {
+    requires transitive dev.peft4j.api;
+    requires transitive dev.peft4j.kernels;
+    requires com.fasterxml.jackson.databind;
+    requires org.eclipse.collections.api;
+    requires org.eclipse.collections.impl;
+    requires org.apache.commons.compress;
+    exports dev.peft4j.models;
+    exports dev.peft4j.models.io;
+    exports dev.peft4j.models.tokenizer;
+    exports dev.peft4j.models.generate;
+    opens dev.peft4j.models to com.fasterxml.jackson.databind;
+    opens dev.peft4j.models.io to com.fasterxml.jackson.databind;
+}
