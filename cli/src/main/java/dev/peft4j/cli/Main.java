@@ -1,7 +1,50 @@
 package dev.peft4j.cli;
 
-public final class Main {
+import dev.peft4j.api.UserException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code peft4j} command. */
+@Command(name = "peft4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Parameter-efficient fine-tuning of LLaMA-architecture models, in Java.",
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, ConvertCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
     public static void main(String[] args) {
-        System.out.println("peft4j");
+        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the command line; returns the exit code (0 ok, 1 failure, 2 bad usage or input). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            Throwable cause = e;
+            while (cause != null && !(cause instanceof UserException)) cause = cause.getCause();
+            if (cause != null) {
+                commandLine.getErr().println("peft4j: error: " + cause.getMessage());
+                return 2;
+            }
+            commandLine.getErr().println("peft4j: internal error: " + e);
+            e.printStackTrace(commandLine.getErr());
+            return 1;
+        });
+        return cli.execute(args);
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"peft4j " + (v == null ? "(development build)" : v) + ", Java " + Runtime.version()};
+        }
     }
 }

@@ -1,0 +1,61 @@
+package dev.peft4j.cli;
+
+import dev.peft4j.api.UserException;
+import dev.peft4j.models.DefaultModel;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.io.Checkpoints;
+import dev.peft4j.models.tokenizer.ByteTokenizer;
+import dev.peft4j.models.tokenizer.Tokenizer;
+import dev.peft4j.models.tokenizer.Tokenizers;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** {@code --model} and {@code --tokenizer}, shared by the commands that run a model. */
+final class ModelOptions {
+    @Option(names = "--model", paramLabel = "PATH",
+            description = "llama2.c .bin file or Hugging Face directory (config.json + safetensors). Default: the embedded model.")
+    Path model;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH",
+            description = "tokenizer.model, tokenizer.bin or tokenizer.json. Default: the one beside the model.")
+    Path tokenizer;
+
+    /** A loaded model and its tokenizer. */
+    record Loaded(String name, LlamaWeights weights, Tokenizer tokenizer) {}
+
+    Loaded load() {
+        if (model == null) {
+            Tokenizer tok = tokenizer == null ? new ByteTokenizer() : Tokenizers.load(tokenizer);
+            checkVocab(tok, DefaultModel.config().vocabSize(), "the embedded model");
+            return new Loaded("embedded default model (random weights)", DefaultModel.weights(), tok);
+        }
+        if (!Files.exists(model)) throw new UserException("--model: " + model + " does not exist");
+        LlamaWeights w = Checkpoints.load(model);
+        Path tokPath = tokenizer != null ? tokenizer : findTokenizerBeside(model);
+        if (tokPath == null) {
+            throw new UserException("no tokenizer found beside " + model
+                    + " (looked for tokenizer.model, tokenizer.json, tokenizer.bin): pass --tokenizer PATH");
+        }
+        Tokenizer tok = Tokenizers.load(tokPath);
+        checkVocab(tok, w.config.vocabSize(), model.toString());
+        return new Loaded(model.toString(), w, tok);
+    }
+
+    private static void checkVocab(Tokenizer tok, int modelVocab, String model) {
+        if (tok.vocabSize() > modelVocab) {
+            throw new UserException("the tokenizer has " + tok.vocabSize() + " tokens but " + model + " has a vocabulary of "
+                    + modelVocab + ": they do not belong together");
+        }
+    }
+
+    static Path findTokenizerBeside(Path model) {
+        Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+        if (dir == null) return null;
+        for (String name : new String[]{"tokenizer.model", "tokenizer.json", "tokenizer.bin"}) {
+            Path p = dir.resolve(name);
+            if (Files.isRegularFile(p)) return p;
+        }
+        return null;
+    }
+}

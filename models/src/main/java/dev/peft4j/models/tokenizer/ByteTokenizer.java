@@ -1,0 +1,73 @@
+package dev.peft4j.models.tokenizer;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The embedded tokenizer: one token per UTF-8 byte. Ids 0, 1, 2 are UNK, BOS, EOS (as in
+ * LLaMA's vocabularies); byte {@code b} is id {@code 3 + b}, like SentencePiece's
+ * {@code <0xXX>} byte-fallback pieces. Needs no file, encodes any text exactly.
+ */
+public final class ByteTokenizer implements Tokenizer {
+    public static final int UNK = 0, BOS = 1, EOS = 2, OFFSET = 3, VOCAB_SIZE = 259;
+
+    @Override
+    public int[] encode(String text, boolean bos, boolean eos) {
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        int[] ids = new int[bytes.length + (bos ? 1 : 0) + (eos ? 1 : 0)];
+        int n = 0;
+        if (bos) ids[n++] = BOS;
+        for (byte b : bytes) ids[n++] = OFFSET + (b & 0xff);
+        if (eos) ids[n++] = EOS;
+        return ids;
+    }
+
+    @Override
+    public String decode(int[] ids) {
+        StreamDecoder d = streamDecoder();
+        StringBuilder out = new StringBuilder(ids.length);
+        for (int id : ids) out.append(d.accept(id));
+        return out.append(d.flush()).toString();
+    }
+
+    @Override
+    public StreamDecoder streamDecoder() {
+        return new StreamDecoder() {
+            private final Utf8Accumulator utf8 = new Utf8Accumulator();
+
+            @Override
+            public String accept(int id) {
+                return id >= OFFSET && id < VOCAB_SIZE ? utf8.accept((byte) (id - OFFSET)) : "";
+            }
+
+            @Override
+            public String flush() {
+                return utf8.flush();
+            }
+        };
+    }
+
+    @Override
+    public String piece(int id) {
+        return switch (id) {
+            case UNK -> "<unk>";
+            case BOS -> "<s>";
+            case EOS -> "</s>";
+            default -> String.format("<0x%02X>", id - OFFSET);
+        };
+    }
+
+    @Override
+    public int vocabSize() {
+        return VOCAB_SIZE;
+    }
+
+    @Override
+    public int bos() {
+        return BOS;
+    }
+
+    @Override
+    public int eos() {
+        return EOS;
+    }
+}
