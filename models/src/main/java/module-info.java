@@ -10,6 +10,7 @@ module dev.peft4j.models {
     exports dev.peft4j.models.io;
     exports dev.peft4j.models.tokenizer;
     exports dev.peft4j.models.generate;
+    exports dev.peft4j.models.train;
     opens dev.peft4j.models to com.fasterxml.jackson.databind;
     opens dev.peft4j.models.io to com.fasterxml.jackson.databind;
 }
