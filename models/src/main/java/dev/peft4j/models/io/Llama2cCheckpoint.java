@@ -50,10 +50,23 @@ public final class Llama2cCheckpoint {
 
     /** The seven header fields, before validation. */
     record Header(int dim, int hiddenDim, int nLayers, int nHeads, int nKvHeads, int vocabSize, int seqLen) {
-        /** Whether every field is in range for a llama2.c model (vocab_size may be negative). */
+        /** The config this header describes; IllegalArgumentException if the fields are inconsistent. */
+        LlamaConfig toConfig() {
+            if (vocabSize == 0 || vocabSize == Integer.MIN_VALUE) throw new IllegalArgumentException("vocab_size must be non-zero");
+            return LlamaConfig.of(dim, hiddenDim, nLayers, nHeads, nKvHeads, Math.abs(vocabSize), seqLen, vocabSize > 0);
+        }
+
+        /**
+         * Whether this looks like a real model's header: a consistent config within generous bounds
+         * (text or other binary formats read as int32 give huge values).
+         */
         boolean plausible() {
-            return dim > 0 && hiddenDim > 0 && nLayers > 0 && nHeads > 0 && nKvHeads > 0 && vocabSize != 0
-                    && vocabSize != Integer.MIN_VALUE && seqLen > 0;
+            try {
+                toConfig();
+            } catch (IllegalArgumentException e) {
+                return false;
+            }
+            return dim <= 1 << 16 && hiddenDim <= 1 << 20 && nLayers <= 1 << 10 && Math.abs(vocabSize) <= 1 << 24 && seqLen <= 1 << 24;
         }
 
         @Override
@@ -87,9 +100,7 @@ public final class Llama2cCheckpoint {
         }
         LlamaConfig c;
         try {
-            if (!h.plausible()) throw new IllegalArgumentException("fields out of range");
-            c = LlamaConfig.of(h.dim(), h.hiddenDim(), h.nLayers(), h.nHeads(), h.nKvHeads(), Math.abs(h.vocabSize()), h.seqLen(),
-                    h.vocabSize() > 0);
+            c = h.toConfig();
         } catch (IllegalArgumentException e) {
             throw bad(file, "invalid header (" + h + "): " + e.getMessage());
         }
