@@ -232,14 +232,15 @@ public final class HfCheckpoint {
                             + ", which does not contain it");
                 }
             }
-            LlamaWeights w = new LlamaWeights(config);
-            List<LlamaWeights.Tensor> expected = new ArrayList<>(w.tensors());
+            // Validate names and shapes before allocating, so a wrong config.json fails with a message, not an OutOfMemoryError.
+            List<LlamaWeights.Tensor> layout = layout(config);
             LlamaWeights.Tensor tiedHead = config.tiedEmbeddings() && where.containsKey("lm_head.weight")
                     ? new LlamaWeights.Tensor("lm_head.weight", new int[]{config.vocabSize(), config.dim()}, null) : null;
-            checkNames(dir, config, where.keySet(), expected);
-            for (LlamaWeights.Tensor t : expected) checkShape(where.get(t.name()), t);
+            checkNames(dir, config, where.keySet(), layout);
+            for (LlamaWeights.Tensor t : layout) checkShape(where.get(t.name()), t);
             if (tiedHead != null) checkShape(where.get(tiedHead.name()), tiedHead);
-            for (LlamaWeights.Tensor t : expected) where.get(t.name()).readFloats(t.name(), t.data()); // each tensor once
+            LlamaWeights w = new LlamaWeights(config);
+            for (LlamaWeights.Tensor t : w.tensors()) where.get(t.name()).readFloats(t.name(), t.data()); // each tensor once
             if (tiedHead != null) checkTiedHead(where.get(tiedHead.name()), w.tokenEmbedding);
             return w;
         } finally {
@@ -271,6 +272,31 @@ public final class HfCheckpoint {
             throw new UserException(dir + ": no " + SINGLE + " or " + INDEX + " found");
         }
         return map;
+    }
+
+    /**
+     * The names and shapes of {@link LlamaWeights#tensors()} for {@code c}, without allocating
+     * the data (null). Kept equal to it by HfCheckpointTest.
+     */
+    static List<LlamaWeights.Tensor> layout(LlamaConfig c) {
+        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
+        List<LlamaWeights.Tensor> out = new ArrayList<>();
+        out.add(new LlamaWeights.Tensor("model.embed_tokens.weight", new int[]{c.vocabSize(), d}, null));
+        for (int l = 0; l < c.nLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            out.add(new LlamaWeights.Tensor(p + "self_attn.q_proj.weight", new int[]{d, d}, null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.k_proj.weight", new int[]{kv, d}, null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.v_proj.weight", new int[]{kv, d}, null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.o_proj.weight", new int[]{d, d}, null));
+            out.add(new LlamaWeights.Tensor(p + "mlp.gate_proj.weight", new int[]{h, d}, null));
+            out.add(new LlamaWeights.Tensor(p + "mlp.up_proj.weight", new int[]{h, d}, null));
+            out.add(new LlamaWeights.Tensor(p + "mlp.down_proj.weight", new int[]{d, h}, null));
+            out.add(new LlamaWeights.Tensor(p + "input_layernorm.weight", new int[]{d}, null));
+            out.add(new LlamaWeights.Tensor(p + "post_attention_layernorm.weight", new int[]{d}, null));
+        }
+        out.add(new LlamaWeights.Tensor("model.norm.weight", new int[]{d}, null));
+        if (!c.tiedEmbeddings()) out.add(new LlamaWeights.Tensor("lm_head.weight", new int[]{c.vocabSize(), d}, null));
+        return out;
     }
 
     private static void checkNames(Path dir, LlamaConfig c, Set<String> stored, List<LlamaWeights.Tensor> expected) {

@@ -228,6 +228,31 @@ class HfCheckpointTest {
     }
 
     @Test
+    void layoutMatchesLlamaWeightsTensors() {
+        for (LlamaConfig c : List.of(TIED, UNTIED_GQA)) {
+            List<LlamaWeights.Tensor> real = new LlamaWeights(c).tensors(), layout = HfCheckpoint.layout(c);
+            assertEquals(real.size(), layout.size());
+            for (int i = 0; i < real.size(); i++) {
+                assertEquals(real.get(i).name(), layout.get(i).name());
+                assertArrayEquals(real.get(i).shape(), layout.get(i).shape(), real.get(i).name());
+            }
+        }
+    }
+
+    /** A config.json for a far larger model than the files (80 layers, 70B parameters) fails with a message, before allocating. */
+    @Test
+    void wrongConfigFailsBeforeAllocating() throws IOException {
+        HfCheckpoint.write(LlamaWeights.random(TIED, 4, 1f), dir, DType.F32, 0);
+        Files.writeString(dir.resolve("config.json"), HfCheckpoint.configJson(
+                LlamaConfig.of(8192, 28672, 80, 64, 8, 128256, 8192, false), DType.F32).toString());
+        assertMessage(assertThrows(UserException.class, () -> HfCheckpoint.read(dir)), "missing tensor 'model.layers.2.self_attn.q_proj.weight'");
+        Files.writeString(dir.resolve("config.json"), HfCheckpoint.configJson(
+                LlamaConfig.of(8192, 28672, 2, 64, 8, 128256, 8192, true), DType.F32).toString());
+        assertMessage(assertThrows(UserException.class, () -> HfCheckpoint.read(dir)), "model.embed_tokens.weight", "[11, 16]",
+                "[128256, 8192]");
+    }
+
+    @Test
     void tiedModelsMayStoreAnEqualHead() throws IOException {
         LlamaWeights w = LlamaWeights.random(TIED, 4, 1f);
         List<Safetensors.Tensor> ts = asSt(w);
