@@ -1,6 +1,7 @@
 package dev.peft4j.api;
 
-import java.util.LinkedHashMap;
+import dev.peft4j.api.io.Safetensors.Tensor;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -14,9 +15,9 @@ public interface Adapter {
     List<Parameter> parameters();
 
     /** The tensors of an adapter-only checkpoint, by saved name. Methods that reparameterise for training fold here. */
-    default Map<String, Tensor> stateToSave() {
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        for (Parameter p : parameters()) out.put(p.name(), new Tensor(p.shape(), p.data()));
+    default List<Tensor> stateToSave() {
+        List<Tensor> out = new ArrayList<>();
+        for (Parameter p : parameters()) out.add(new Tensor(p.name(), p.shape(), p.data()));
         return out;
     }
 
@@ -47,7 +48,4 @@ public interface Adapter {
     default void unmerge() {
         throw new UnsupportedOperationException(config().peftType() + " adapters cannot be merged into the base weights");
     }
-
-    /** A saved tensor: shape and float32 data. */
-    record Tensor(int[] shape, float[] data) {}
 }
