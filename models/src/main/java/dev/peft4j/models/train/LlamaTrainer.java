@@ -1,6 +1,9 @@
 package dev.peft4j.models.train;
 
+import dev.peft4j.api.LinearSite;
+import dev.peft4j.api.LinearSite.Kind;
 import dev.peft4j.api.Parameter;
+import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.Attention;
 import dev.peft4j.kernels.CrossEntropy;
 import dev.peft4j.kernels.Embedding;
@@ -13,6 +16,7 @@ import dev.peft4j.kernels.Threads;
 import dev.peft4j.models.LlamaConfig;
 import dev.peft4j.models.LlamaModel;
 import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.peft.Hooks;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -35,6 +39,12 @@ public final class LlamaTrainer {
     private final LlamaWeights w;
     private final int B, T, N;
     private final boolean recompute;
+    private final Hooks hooks;
+    private final LinearSite[][] sites;  // [layer][kind]
+    private static final LinearSite LM_HEAD = LinearSite.lmHead();
+    private Pass pass = Pass.INFERENCE;  // of the current forward (and its recomputation)
+    private long microSteps;             // forwardBackward calls so far: seeds each training pass
+    private final long seed;
     private final float[] ropeCos, ropeSin; // [T][hd/2]
 
     // ---- activations ----
@@ -45,6 +55,8 @@ public final class LlamaTrainer {
     private final float[] xbFinal;      // [N][dim]   final-normed
     private final float[] logits;       // [LOGIT_CHUNK_ROWS][vocab]  one chunk of logits, then its gradient
     private final float[] losses;       // [N]        per-token cross-entropy
+    private final float[] headIn;       // [LOGIT_CHUNK_ROWS][dim]  a chunk's final-normed rows, for LM_HEAD hooks
+    private final float[] dHeadIn;      // [LOGIT_CHUNK_ROWS][dim]  their gradient
 
     // ---- gradient scratch (shared by all layers) ----
     private final float[] dx;           // [N][dim]   gradient of the residual stream
@@ -107,7 +119,18 @@ public final class LlamaTrainer {
      * @param recompute        keep only layer inputs; recompute the rest in backward
      */
     public LlamaTrainer(LlamaWeights weights, int batchSize, int seqLen, Set<String> trainable, boolean recompute) {
+        this(weights, Hooks.none(weights.config.nLayers()), batchSize, seqLen, trainable, recompute, 0);
+    }
+
+    /**
+     * A trainer whose linear layers run PEFT hooks; {@code seed} seeds the hooks' training passes
+     * (dropout), one pass per {@link #forwardBackward} call.
+     */
+    public LlamaTrainer(LlamaWeights weights, Hooks hooks, int batchSize, int seqLen, Set<String> trainable, boolean recompute, long seed) {
         this.w = weights;
+        this.hooks = hooks;
+        this.seed = seed;
+        this.sites = LlamaModel.sites(weights.config.nLayers());
         this.c = weights.config;
         if (seqLen > c.maxSeqLen()) {
             throw new IllegalArgumentException("sequence length " + seqLen + " exceeds the model's context length " + c.maxSeqLen());
@@ -130,6 +153,8 @@ public final class LlamaTrainer {
         xbFinal = new float[N * d];
         logits = new float[Math.min(LOGIT_CHUNK_ROWS, N) * c.vocabSize()];
         losses = new float[N];
+        headIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
+        dHeadIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
 
         dx = new float[N * d];
         dxb = new float[N * d];
@@ -207,6 +232,7 @@ public final class LlamaTrainer {
     /** Loss of a batch: the weighted mean cross-entropy. Forward only. */
     public double loss(Batch batch) {
         checkBatch(batch);
+        pass = Pass.INFERENCE;
         forward(batch);
         return crossEntropy(batch, false);
     }
@@ -217,6 +243,7 @@ public final class LlamaTrainer {
      */
     public double forwardBackward(Batch batch) {
         checkBatch(batch);
+        pass = new Pass(true, seed * 0x9E3779B97F4A7C15L + microSteps++);
         forward(batch);
         Arrays.fill(dx, 0f);
         double loss = crossEntropy(batch, true); // fills dx with d loss / d xOut
@@ -266,25 +293,26 @@ public final class LlamaTrainer {
 
         // attention
         Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbAttn, x, w.attnNorm[l], a.rstdAttn, d, eps, from, to));
-        MatmulCpu.forward(a.q, 0, a.xbAttn, 0, w.wq[l], 0, N, d, d);
-        MatmulCpu.forward(a.k, 0, a.xbAttn, 0, w.wk[l], 0, N, d, kv);
-        MatmulCpu.forward(a.v, 0, a.xbAttn, 0, w.wv[l], 0, N, d, kv);
+        LinearSite[] site = sites[l];
+        linear(site[Kind.Q.ordinal()], a.q, a.xbAttn, w.wq[l], d, d);
+        linear(site[Kind.K.ordinal()], a.k, a.xbAttn, w.wk[l], d, kv);
+        linear(site[Kind.V.ordinal()], a.v, a.xbAttn, w.wv[l], d, kv);
         Threads.parallelFor(N, (from, to) -> {
             Rope.forward(a.q, ropeCos, ropeSin, H, hd, 0, T, from, to);
             Rope.forward(a.k, ropeCos, ropeSin, c.nKvHeads(), hd, 0, T, from, to);
         });
         Threads.parallelFor(B * H * T, (from, to) ->
                 Attention.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
-        MatmulCpu.forward(a.proj, 0, a.attOut, 0, w.wo[l], 0, N, d, d);
+        linear(site[Kind.O.ordinal()], a.proj, a.attOut, w.wo[l], d, d);
         System.arraycopy(x, 0, a.xMid, 0, N * d);
         Residual.forward(a.xMid, a.proj, 0, N * d);
 
         // feed-forward
         Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbFfn, a.xMid, w.ffnNorm[l], a.rstdFfn, d, eps, from, to));
-        MatmulCpu.forward(a.gate, 0, a.xbFfn, 0, w.wGate[l], 0, N, d, h);
-        MatmulCpu.forward(a.up, 0, a.xbFfn, 0, w.wUp[l], 0, N, d, h);
+        linear(site[Kind.GATE.ordinal()], a.gate, a.xbFfn, w.wGate[l], d, h);
+        linear(site[Kind.UP.ordinal()], a.up, a.xbFfn, w.wUp[l], d, h);
         Threads.parallelFor(N * h, (from, to) -> SwiGlu.forward(a.act, a.gate, a.up, from, to));
-        MatmulCpu.forward(a.proj, 0, a.act, 0, w.wDown[l], 0, N, h, d);
+        linear(site[Kind.DOWN.ordinal()], a.proj, a.act, w.wDown[l], h, d);
         System.arraycopy(a.xMid, 0, out, 0, N * d);
         Residual.forward(out, a.proj, 0, N * d);
     }
@@ -301,7 +329,12 @@ public final class LlamaTrainer {
         if (grad) Arrays.fill(dxb, 0f);
         for (int r0 = 0; r0 < N; r0 += chunk) {
             int rows = Math.min(chunk, N - r0), off = r0;
+            boolean headHooks = hooks.hasLinear(LM_HEAD);
             MatmulCpu.forward(logits, 0, xbFinal, r0 * d, w.classifier, 0, rows, d, V);
+            if (headHooks) {
+                System.arraycopy(xbFinal, r0 * d, headIn, 0, rows * d);
+                hooks.linearForward(LM_HEAD, headIn, logits, rows, pass);
+            }
             float[] chunkLosses = new float[rows];
             Threads.parallelFor(rows, (from, to) ->
                     CrossEntropy.forwardBackward(logits, batch.targets(), batch.weights(), off, chunkLosses, V, scale, from, to));
@@ -309,6 +342,11 @@ public final class LlamaTrainer {
             if (grad) {
                 MatmulCpu.backwardInput(dxb, r0 * d, logits, 0, w.classifier, 0, rows, d, V);
                 if (gClassifier != null) MatmulCpu.backwardWeight(gClassifier, 0, logits, 0, xbFinal, r0 * d, rows, d, V);
+                if (headHooks) {
+                    Arrays.fill(dHeadIn, 0, rows * d, 0f);
+                    hooks.linearBackward(LM_HEAD, headIn, logits, dHeadIn, rows);
+                    for (int i = 0; i < rows * d; i++) dxb[r0 * d + i] += dHeadIn[i];
+                }
             }
         }
         if (grad) {
@@ -320,6 +358,19 @@ public final class LlamaTrainer {
         double sum = 0;
         for (int i = 0; i < N; i++) sum += (double) losses[i] * batch.weights()[i];
         return sum / Math.max(weightSum, 1e-12);
+    }
+
+    /** y [N][out] = x·Wᵀ, then the site's hooks add their deltas. */
+    private void linear(LinearSite site, float[] y, float[] x, float[] weight, int in, int out) {
+        MatmulCpu.forward(y, 0, x, 0, weight, 0, N, in, out);
+        hooks.linearForward(site, x, y, N, pass);
+    }
+
+    /** dx [N][in] += dy·W (+ the hooks' shares); gW += dyᵀ·x when W is trainable; hooks accumulate their own gradients. */
+    private void linearBackward(LinearSite site, float[] dxOut, float[] x, float[] dy, float[] weight, float[] gW, int in, int out) {
+        MatmulCpu.backwardInput(dxOut, 0, dy, 0, weight, 0, N, in, out);
+        if (gW != null) MatmulCpu.backwardWeight(gW, 0, dy, 0, x, 0, N, in, out);
+        hooks.linearBackward(site, x, dy, dxOut, N);
     }
 
     // =====================================================================================
@@ -341,17 +392,15 @@ public final class LlamaTrainer {
         float[] x = xIn[l];
 
         // feed-forward: out = xMid + (silu(gate) * up) · Wdownᵀ
+        LinearSite[] site = sites[l];
         Arrays.fill(dAct, 0f);
-        MatmulCpu.backwardInput(dAct, 0, dx, 0, w.wDown[l], 0, N, h, d);
-        if (gWDown[l] != null) MatmulCpu.backwardWeight(gWDown[l], 0, dx, 0, a.act, 0, N, h, d);
+        linearBackward(site[Kind.DOWN.ordinal()], dAct, a.act, dx, w.wDown[l], gWDown[l], h, d);
         Arrays.fill(dGate, 0f);
         Arrays.fill(dUp, 0f);
         Threads.parallelFor(N * h, (from, to) -> SwiGlu.backward(dGate, dUp, dAct, a.gate, a.up, from, to));
         Arrays.fill(dxb, 0f);
-        MatmulCpu.backwardInput(dxb, 0, dGate, 0, w.wGate[l], 0, N, d, h);
-        MatmulCpu.backwardInput(dxb, 0, dUp, 0, w.wUp[l], 0, N, d, h);
-        if (gWGate[l] != null) MatmulCpu.backwardWeight(gWGate[l], 0, dGate, 0, a.xbFfn, 0, N, d, h);
-        if (gWUp[l] != null) MatmulCpu.backwardWeight(gWUp[l], 0, dUp, 0, a.xbFfn, 0, N, d, h);
+        linearBackward(site[Kind.GATE.ordinal()], dxb, a.xbFfn, dGate, w.wGate[l], gWGate[l], d, h);
+        linearBackward(site[Kind.UP.ordinal()], dxb, a.xbFfn, dUp, w.wUp[l], gWUp[l], d, h);
         if (gFfnNorm[l] != null) {
             Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gFfnNorm[l], dxb, a.xMid, a.rstdFfn, N, d, from, to));
         }
@@ -359,8 +408,7 @@ public final class LlamaTrainer {
 
         // attention: xMid = x + attention(rope(q), rope(k), v) · Woᵀ
         Arrays.fill(dAttOut, 0f);
-        MatmulCpu.backwardInput(dAttOut, 0, dx, 0, w.wo[l], 0, N, d, d);
-        if (gWo[l] != null) MatmulCpu.backwardWeight(gWo[l], 0, dx, 0, a.attOut, 0, N, d, d);
+        linearBackward(site[Kind.O.ordinal()], dAttOut, a.attOut, dx, w.wo[l], gWo[l], d, d);
         Arrays.fill(dq, 0f);
         Arrays.fill(dk, 0f);
         Arrays.fill(dv, 0f);
@@ -373,12 +421,9 @@ public final class LlamaTrainer {
             Rope.backward(dk, ropeCos, ropeSin, c.nKvHeads(), hd, 0, T, from, to);
         });
         Arrays.fill(dxb, 0f);
-        MatmulCpu.backwardInput(dxb, 0, dq, 0, w.wq[l], 0, N, d, d);
-        MatmulCpu.backwardInput(dxb, 0, dk, 0, w.wk[l], 0, N, d, kv);
-        MatmulCpu.backwardInput(dxb, 0, dv, 0, w.wv[l], 0, N, d, kv);
-        if (gWq[l] != null) MatmulCpu.backwardWeight(gWq[l], 0, dq, 0, a.xbAttn, 0, N, d, d);
-        if (gWk[l] != null) MatmulCpu.backwardWeight(gWk[l], 0, dk, 0, a.xbAttn, 0, N, d, kv);
-        if (gWv[l] != null) MatmulCpu.backwardWeight(gWv[l], 0, dv, 0, a.xbAttn, 0, N, d, kv);
+        linearBackward(site[Kind.Q.ordinal()], dxb, a.xbAttn, dq, w.wq[l], gWq[l], d, d);
+        linearBackward(site[Kind.K.ordinal()], dxb, a.xbAttn, dk, w.wk[l], gWk[l], d, kv);
+        linearBackward(site[Kind.V.ordinal()], dxb, a.xbAttn, dv, w.wv[l], gWv[l], d, kv);
         if (gAttnNorm[l] != null) {
             Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gAttnNorm[l], dxb, x, a.rstdAttn, N, d, from, to));
         }
