@@ -119,14 +119,25 @@ public final class LlamaTrainer {
      * @param recompute        keep only layer inputs; recompute the rest in backward
      */
     public LlamaTrainer(LlamaWeights weights, int batchSize, int seqLen, Set<String> trainable, boolean recompute) {
-        this(weights, Hooks.none(weights.config.nLayers()), batchSize, seqLen, trainable, recompute, 0);
+        this(weights, Hooks.none(weights.config.nLayers()), batchSize, seqLen, recompute, 0, baseParameters(weights, trainable));
+    }
+
+    /** Parameters over the base tensors named (or all, for {@link #ALL}). */
+    public static List<Parameter> baseParameters(LlamaWeights weights, Set<String> names) {
+        List<Parameter> out = new ArrayList<>();
+        for (LlamaWeights.Tensor t : weights.tensors()) {
+            if (names == ALL || names.contains(t.name())) out.add(new Parameter(t.name(), t.shape(), t.data()));
+        }
+        return out;
     }
 
     /**
      * A trainer whose linear layers run PEFT hooks; {@code seed} seeds the hooks' training passes
-     * (dropout), one pass per {@link #forwardBackward} call.
+     * (dropout), one pass per {@link #forwardBackward} call. {@code trainableBase} are parameters over
+     * base tensors (their data arrays are the weights' own) that receive weight gradients.
      */
-    public LlamaTrainer(LlamaWeights weights, Hooks hooks, int batchSize, int seqLen, Set<String> trainable, boolean recompute, long seed) {
+    public LlamaTrainer(LlamaWeights weights, Hooks hooks, int batchSize, int seqLen, boolean recompute, long seed,
+                        List<Parameter> trainableBase) {
         this.w = weights;
         this.hooks = hooks;
         this.seed = seed;
@@ -167,14 +178,10 @@ public final class LlamaTrainer {
         dGate = new float[N * h];
         dUp = new float[N * h];
 
-        boolean all = trainable == ALL;
         java.util.Map<float[], float[]> grads = new java.util.IdentityHashMap<>();
-        for (LlamaWeights.Tensor t : weights.tensors()) {
-            if (all || trainable.contains(t.name())) {
-                Parameter p = new Parameter(t.name(), t.shape(), t.data());
-                parameters.add(p);
-                grads.put(t.data(), p.grad());
-            }
+        for (Parameter p : trainableBase) {
+            grads.put(p.data(), p.grad());
+            parameters.add(p);
         }
         gEmbedding = grads.get(w.tokenEmbedding);
         gFinalNorm = grads.get(w.finalNorm);
@@ -199,7 +206,7 @@ public final class LlamaTrainer {
         return g;
     }
 
-    /** The trainable base tensors, by HF name, with their gradients. */
+    /** The trainable base tensors, by HF name, with their gradients (hooks' parameters are their adapters'). */
     public List<Parameter> parameters() {
         return parameters;
     }
