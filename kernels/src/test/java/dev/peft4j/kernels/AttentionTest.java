@@ -7,11 +7,13 @@ import static dev.peft4j.kernels.TensorCheck.random;
 import static dev.peft4j.kernels.TensorCheck.sameForEverySplit;
 import static dev.peft4j.kernels.TensorCheck.toDouble;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.peft4j.kernels.reference.Reference;
 import dev.peft4j.kernels.reference.ReferenceBackward;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -120,7 +122,7 @@ class AttentionTest {
     void backwardMatchesFiniteDifferences(int nHeads, int nKv, int hd, int p0) {
         Case c = new Case(nHeads, nKv, hd, p0, 30 + p0);
         double[] q = toDouble(c.q), k = toDouble(c.k), v = toDouble(c.v);
-        java.util.function.DoubleSupplier loss =
+        DoubleSupplier loss =
                 () -> dot(DoubleOps.attention(q, k, v, B, T, p0, c.kvRows, nHeads, nKv, hd), c.dOut);
         double[] fdq = finiteDifferences(q, loss, 1e-5), fdk = finiteDifferences(k, loss, 1e-5), fdv = finiteDifferences(v, loss, 1e-5);
         float[][] ref = c.referenceBackward(new float[q.length], new float[k.length], new float[v.length]);
@@ -172,7 +174,7 @@ class AttentionTest {
             int t = row % T;
             double s = 0;
             for (int j = 0; j < c.p0 + t + 1; j++) s += att[row * c.attStride + j];
-            org.junit.jupiter.api.Assertions.assertEquals(1.0, s, 1e-6, "row " + row);
+            assertEquals(1.0, s, 1e-6, "row " + row);
         }
     }
 }
