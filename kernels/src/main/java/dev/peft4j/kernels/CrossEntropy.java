@@ -28,12 +28,12 @@ public final class CrossEntropy {
             float sum = 0f;
             for (int j = 0; j < vocab; j++) sum += (float) Math.exp(logits[base + j] - max);
             int target = targets[rowOffset + i];
-            float logSum = max + (float) Math.log(sum);
-            losses[i] = logSum - logits[base + target];
+            losses[i] = max + (float) Math.log(sum) - logits[base + target];
             if (scale != 0f) {
-                float g = weights[rowOffset + i] * scale;
+                // softmax as exp(z − max) / sum: exact to a float at any logit size
+                float g = weights[rowOffset + i] * scale, gOverSum = g / sum;
                 for (int j = 0; j < vocab; j++) {
-                    logits[base + j] = g == 0f ? 0f : (float) Math.exp(logits[base + j] - logSum) * g;
+                    logits[base + j] = g == 0f ? 0f : (float) Math.exp(logits[base + j] - max) * gOverSum;
                 }
                 logits[base + target] -= g;
             }
