@@ -28,6 +28,11 @@ public interface PeftMethod<C extends PeftConfig> {
         return false;
     }
 
+    /** Whether it must be the only method on a model (full fine-tuning). */
+    default boolean exclusive() {
+        return false;
+    }
+
     /** Installs one instance on a model; throws {@link UserException} if the config does not fit the model. */
     Adapter install(C config, InstallContext context);
 }

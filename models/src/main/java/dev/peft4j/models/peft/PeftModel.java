@@ -69,6 +69,11 @@ public final class PeftModel {
      */
     public <C extends PeftConfig> Installed install(String adapterName, PeftMethod<C> method, C config) {
         if (adapters.containsKey(adapterName)) throw new UserException("an adapter named '" + adapterName + "' is already installed");
+        if (!adapters.isEmpty() && (method.exclusive() || adapters.values().stream().anyMatch(i -> i.method().exclusive()))) {
+            String other = adapters.values().iterator().next().method().name();
+            throw new UserException("method '" + (method.exclusive() ? method.name() : other) + "' runs alone: it cannot be combined with '"
+                    + (method.exclusive() ? other : method.name()) + "'");
+        }
         if (!method.stackable()) {
             for (Installed i : adapters.values()) {
                 if (i.method().name().equals(method.name())) {
