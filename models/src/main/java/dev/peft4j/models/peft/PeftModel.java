@@ -60,7 +60,7 @@ public final class PeftModel {
     }
 
     public static ModelShape shape(LlamaConfig c) {
-        return new ModelShape(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(), c.maxSeqLen());
+        return new ModelShape(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.vocabSize(), c.maxSeqLen(), c.tiedEmbeddings());
     }
 
     /**
