@@ -30,20 +30,21 @@ public final class Tokenizers {
         if (name.endsWith(".model")) return SentencePieceTokenizer.load(path);
         if (name.endsWith(".json")) return HfTokenizer.load(path);
         if (name.endsWith(".bin")) return Llama2cTokenizer.load(path);
-        return switch (sniff(path)) {
-            case '{' -> HfTokenizer.load(path);
-            case 0x0A -> SentencePieceTokenizer.load(path); // field 1 (pieces), length-delimited
-            default -> throw new UserException(path + ": unknown tokenizer format (expected a SentencePiece .model, "
-                    + "a tokenizer.json or a llama2.c tokenizer.bin)");
-        };
+        byte[] head = head(path);
+        if (head.length > 0 && head[0] == 0x0A) return SentencePieceTokenizer.load(path); // ModelProto field 1, length-delimited
+        if (head.length >= 4 && head[1] == 0 && head[2] == 0 && head[3] == 0 && head[0] > 0) {
+            return Llama2cTokenizer.load(path); // a small little-endian max_token_length
+        }
+        String start = new String(head, java.nio.charset.StandardCharsets.ISO_8859_1).strip();
+        if (start.startsWith("{")) return HfTokenizer.load(path);
+        throw new UserException(path + ": unknown tokenizer format (expected a SentencePiece .model, "
+                + "a tokenizer.json or a llama2.c tokenizer.bin)");
     }
 
-    /** The first non-blank byte of the file, or -1. */
-    private static int sniff(Path path) {
+    /** The first bytes of the file. */
+    private static byte[] head(Path path) {
         try (InputStream in = Files.newInputStream(path)) {
-            int b;
-            while ((b = in.read()) == ' ' || b == '\n' || b == '\r' || b == '\t') { }
-            return b;
+            return in.readNBytes(64);
         } catch (IOException e) {
             throw new UserException(path + ": cannot read the tokenizer (" + e.getMessage() + ")", e);
         }
