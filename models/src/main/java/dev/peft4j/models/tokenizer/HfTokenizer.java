@@ -13,29 +13,42 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
 /**
- * A Hugging Face {@code tokenizer.json} with a byte-level BPE model, as LLaMA 3 (and GPT-2) use: added tokens
- * are cut out of the text first (leftmost, longest first), the rest is split by the pre-tokenizer's regex, each
- * piece's UTF-8 bytes are mapped to printable characters (GPT-2's byte map) and merged by merge rank (lowest
- * first, leftmost on ties), the way the {@code tokenizers} library's BPE does; with {@code ignore_merges} a
- * piece that is itself in the vocabulary is one token. Decoding maps the characters back to bytes.
+ * A Hugging Face {@code tokenizer.json} with a BPE model, encoding as the {@code tokenizers} library does.
+ * Two layouts are covered:
+ * <ul>
+ *   <li>byte-level BPE (LLaMA 3, GPT-2): pre-tokenizer Split(regex) and/or ByteLevel; each piece's UTF-8 bytes
+ *       are mapped to printable characters (GPT-2's byte map) before merging, and back when decoding;</li>
+ *   <li>SentencePiece-style BPE with byte fallback (Llama 2): normalizer Prepend("▁") + Replace(" ", "▁") or
+ *       pre-tokenizer Metaspace; a character outside the vocabulary becomes its {@code <0xXX>} byte tokens.</li>
+ * </ul>
+ * Added tokens are cut out of the text first (leftmost, longest first), so {@code "<|begin_of_text|>"} in the
+ * text is that token. BPE merges the adjacent pair of lowest merge rank, leftmost on ties, with a priority
+ * queue; with {@code ignore_merges} a piece that is itself in the vocabulary is one token.
+ *
+ * <p>Decoding drops special tokens and is a byte stream for both layouts; it differs from {@code tokenizers}
+ * only on invalid UTF-8, where each byte that cannot start a character becomes one U+FFFD.
  *
  * <p>Thread-safe: read-only after construction except for a concurrent cache of encoded words.
  */
 public final class HfTokenizer implements Tokenizer {
     /** GPT-2's ByteLevel pre-tokenizer regex, used when a ByteLevel pre-tokenizer has {@code use_regex}. */
     private static final String GPT2_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-    private static final int CACHE_LIMIT = 50_000;
+    private static final int CACHE_LIMIT = 50_000, CACHED_WORD_MAX = 256;
 
     private final String name;
     private final String[] tokens;                    // [vocab] token text by id (null for gaps)
@@ -44,13 +57,32 @@ public final class HfTokenizer implements Tokenizer {
     private final LongLongHashMap merges;             // (left id << 32 | right id) -> (rank << 32 | merged id)
     private final String[] addedTokens;               // longest first
     private final ObjectIntHashMap<String> addedIds;
-    private final java.util.BitSet addedFirstChars;   // first chars of the added tokens, to skip most positions fast
+    private final BitSet addedFirstChars;             // first chars of the added tokens, to skip most positions fast
+    private final List<UnaryOperator<String>> normalizers;
     private final List<Step> steps;                   // the pre-tokenizer, in order
-    private final boolean ignoreMerges;
+    private final boolean byteLevel, ignoreMerges, fuseUnk;
+    private final int unkId;                          // -1 if the model has no unk_token
+    private final int[] byteFallbackIds;              // [256] ids of <0xXX>, or null without byte_fallback
+    private final int[] tokenByte;                    // [vocab] the byte of a <0xXX> token under byte fallback, else -1
     private final char[] byteToChar = new char[256];  // GPT-2 byte map
     private final int[] charToByte = new int[324];    // its inverse, -1 where undefined
+    private final List<UnaryOperator<String>> tokenDecoders; // per-token text rewrites of the decoder (Replace, Metaspace)
+    private final boolean stripFirstTokenSpace;       // Metaspace decoder: the first token loses a leading space
+    private final int stripLeadingSpaces;             // Strip decoder after Fuse: leading spaces removed from the text
     private final int bosId, eosId;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+
+    /** One pre-tokenizer step. */
+    private sealed interface Step { }
+
+    /** Split with behavior "Isolated": matches and the stretches between them are pieces. */
+    private record Split(Pattern pattern) implements Step { }
+
+    /** ByteLevel: an optional leading space and GPT-2's regex split (the byte mapping is done before BPE). */
+    private record ByteLevelStep(Pattern pattern, boolean prefixSpace) implements Step { }
+
+    /** Metaspace: spaces become the replacement character, prepended per the scheme, optionally split before it. */
+    private record Metaspace(String replacement, String prependScheme, boolean split) implements Step { }
 
     /** Loads a {@code tokenizer.json}. */
     public static HfTokenizer load(Path file) {
@@ -67,16 +99,11 @@ public final class HfTokenizer implements Tokenizer {
     private HfTokenizer(JsonNode root, String name) {
         this.name = name;
         JsonNode model = root.path("model");
-        if (!"BPE".equals(model.path("type").asText(null)) && !(model.has("merges") && !model.has("type"))) {
-            throw new UserException(name + ": model type " + model.path("type") + " is not supported (only byte-level BPE)");
-        }
-        if (model.path("byte_fallback").asBoolean(false)) {
-            throw new UserException(name + ": BPE with byte_fallback (the Llama 2 style tokenizer.json) is not supported; use its tokenizer.model");
-        }
-        if (!root.path("normalizer").isNull() && !root.path("normalizer").isMissingNode()) {
-            throw new UserException(name + ": normalizer " + root.path("normalizer").path("type").asText() + " is not supported (byte-level BPE has none)");
+        if (!"BPE".equals(model.path("type").asText("BPE")) || !model.has("merges")) {
+            throw new UserException(name + ": model type " + model.path("type") + " is not supported (only BPE)");
         }
         ignoreMerges = model.path("ignore_merges").asBoolean(false);
+        fuseUnk = model.path("fuse_unk").asBoolean(false);
         initByteMap();
 
         JsonNode vocabNode = model.path("vocab");
@@ -86,7 +113,7 @@ public final class HfTokenizer implements Tokenizer {
         for (var it = vocabNode.fields(); it.hasNext(); ) {
             var e = it.next();
             int id = e.getValue().asInt(-1);
-            if (id < 0) throw new UserException(name + ": vocab entry " + e.getKey() + " has id " + e.getValue());
+            if (id < 0 || !e.getValue().isNumber()) throw new UserException(name + ": vocab entry " + e.getKey() + " has id " + e.getValue());
             vocab.put(e.getKey(), id);
             maxId = Math.max(maxId, id);
         }
@@ -105,13 +132,29 @@ public final class HfTokenizer implements Tokenizer {
             addedIds.put(content, id);
         }
         addedTokens = addedIds.keysView().toSortedList((x, y) -> y.length() - x.length()).toArray(new String[0]);
-        addedFirstChars = new java.util.BitSet();
+        addedFirstChars = new BitSet();
         for (String a : addedTokens) addedFirstChars.set(a.charAt(0));
 
+        String unk = model.path("unk_token").isTextual() ? model.get("unk_token").asText() : null;
+        unkId = unk == null ? -1 : vocab.getIfAbsent(unk, addedIds.getIfAbsent(unk, -1));
+        if (unk != null && unkId < 0) throw new UserException(name + ": unk_token " + unk + " is not in the vocab");
+        tokenByte = new int[maxId + 1];
+        Arrays.fill(tokenByte, -1);
+        if (model.path("byte_fallback").asBoolean(false)) {
+            byteFallbackIds = new int[256];
+            for (int b = 0; b < 256; b++) {
+                String piece = "<0x" + SentencePieceTokenizer.hex(b) + ">";
+                byteFallbackIds[b] = vocab.getIfAbsent(piece, -1);
+                if (byteFallbackIds[b] < 0) throw new UserException(name + ": byte_fallback is on but " + piece + " is not in the vocab");
+                tokenByte[byteFallbackIds[b]] = b;
+            }
+        } else {
+            byteFallbackIds = null;
+        }
+
         merges = new LongLongHashMap();
-        JsonNode mergeNode = model.path("merges");
         int rank = 0;
-        for (JsonNode m : mergeNode) {
+        for (JsonNode m : model.path("merges")) {
             String a, b;
             if (m.isArray() && m.size() == 2) {
                 a = m.get(0).asText();
@@ -125,47 +168,126 @@ public final class HfTokenizer implements Tokenizer {
             }
             int ia = vocab.getIfAbsent(a, -1), ib = vocab.getIfAbsent(b, -1), merged = vocab.getIfAbsent(a + b, -1);
             if (ia < 0 || ib < 0 || merged < 0) throw new UserException(name + ": merge " + rank + " " + m + " uses a token missing from the vocab");
-            long key = (long) ia << 32 | (ib & 0xFFFFFFFFL);
-            merges.put(key, (long) rank << 32 | merged); // a repeated merge keeps its last rank, as tokenizers does
+            merges.put(pairKey(ia, ib), (long) rank << 32 | merged); // a repeated merge keeps its last rank, as tokenizers does
             rank++;
         }
 
+        normalizers = new ArrayList<>();
+        readNormalizer(root.path("normalizer"));
         List<Step> pipeline = new ArrayList<>();
         readPreTokenizer(root.path("pre_tokenizer"), pipeline);
-        if (pipeline.stream().noneMatch(Step::byteLevel)) {
-            throw new UserException(name + ": pre_tokenizer has no ByteLevel step; only byte-level BPE is supported");
-        }
         steps = List.copyOf(pipeline);
+        byteLevel = steps.stream().anyMatch(s -> s instanceof ByteLevelStep);
+        if (byteLevel && byteFallbackIds != null) throw new UserException(name + ": a ByteLevel pre-tokenizer with byte_fallback is not supported");
+
+        tokenDecoders = new ArrayList<>();
+        int[] strip = {0, 0}; // [0]: leading spaces stripped from the text, [1]: Metaspace strips the first token
+        readDecoder(root.path("decoder"), strip, false);
+        stripLeadingSpaces = strip[0];
+        stripFirstTokenSpace = strip[1] != 0;
 
         int[] bosEos = specialIds(root.path("post_processor"));
         bosId = bosEos[0];
         eosId = bosEos[1];
     }
 
-    /**
-     * One pre-tokenizer step: a Split (an "Isolated" regex split) or a ByteLevel (an optional prefix space and
-     * GPT-2's regex split; its byte mapping happens in {@link #toByteLevel}).
-     */
-    private record Step(Pattern pattern, boolean prefixSpace, boolean byteLevel) { }
+    private static long pairKey(int left, int right) {
+        return (long) left << 32 | (right & 0xFFFFFFFFL);
+    }
 
-    private void readPreTokenizer(JsonNode p, List<Step> steps) {
+    private void readNormalizer(JsonNode n) {
+        if (n.isNull() || n.isMissingNode()) return;
+        String type = n.path("type").asText("");
+        switch (type) {
+            case "Sequence" -> {
+                for (JsonNode step : n.path("normalizers")) readNormalizer(step);
+            }
+            case "Prepend" -> {
+                String p = n.path("prepend").asText();
+                normalizers.add(s -> s.isEmpty() ? s : p + s);
+            }
+            case "Replace" -> normalizers.add(replacer(n, "normalizer"));
+            case "NFC" -> normalizers.add(s -> Normalizer.normalize(s, Normalizer.Form.NFC));
+            case "NFD" -> normalizers.add(s -> Normalizer.normalize(s, Normalizer.Form.NFD));
+            case "NFKC" -> normalizers.add(s -> Normalizer.normalize(s, Normalizer.Form.NFKC));
+            case "NFKD" -> normalizers.add(s -> Normalizer.normalize(s, Normalizer.Form.NFKD));
+            case "Lowercase" -> normalizers.add(s -> s.toLowerCase(Locale.ROOT));
+            default -> throw new UserException(name + ": normalizer " + (type.isEmpty() ? n.toString() : type) + " is not supported");
+        }
+    }
+
+    /** A Replace normalizer or decoder: a literal string or a regex, replaced everywhere by {@code content}. */
+    private UnaryOperator<String> replacer(JsonNode n, String where) {
+        JsonNode pattern = n.path("pattern");
+        String content = n.path("content").asText();
+        if (pattern.has("String")) {
+            String target = pattern.get("String").asText();
+            return s -> s.replace(target, content);
+        }
+        if (pattern.has("Regex")) {
+            Pattern p = compile(pattern.get("Regex").asText());
+            String replacement = Matcher.quoteReplacement(content);
+            return s -> p.matcher(s).replaceAll(replacement);
+        }
+        throw new UserException(name + ": Replace " + where + " has no String or Regex pattern");
+    }
+
+    private void readPreTokenizer(JsonNode p, List<Step> out) {
+        if (p.isNull() || p.isMissingNode()) return;
         String type = p.path("type").asText("");
         switch (type) {
             case "Sequence" -> {
-                for (JsonNode step : p.path("pretokenizers")) readPreTokenizer(step, steps);
+                for (JsonNode step : p.path("pretokenizers")) readPreTokenizer(step, out);
             }
             case "Split" -> {
                 String behavior = p.path("behavior").asText("");
                 if (!behavior.equals("Isolated") || p.path("invert").asBoolean(false)) {
-                    throw new UserException(name + ": Split pre-tokenizer with behavior " + behavior + (p.path("invert").asBoolean(false) ? ", inverted," : "") + " is not supported (only Isolated)");
+                    throw new UserException(name + ": Split pre-tokenizer with behavior " + behavior
+                            + (p.path("invert").asBoolean(false) ? ", inverted," : "") + " is not supported (only Isolated)");
                 }
                 JsonNode pattern = p.path("pattern");
                 String regex = pattern.has("Regex") ? pattern.get("Regex").asText() : Pattern.quote(pattern.path("String").asText());
-                steps.add(new Step(compile(regex), false, false));
+                out.add(new Split(compile(regex)));
             }
-            case "ByteLevel" -> steps.add(new Step(p.path("use_regex").asBoolean(true) ? compile(GPT2_SPLIT) : null,
-                    p.path("add_prefix_space").asBoolean(false), true));
+            case "ByteLevel" -> out.add(new ByteLevelStep(p.path("use_regex").asBoolean(true) ? compile(GPT2_SPLIT) : null,
+                    p.path("add_prefix_space").asBoolean(false)));
+            case "Metaspace" -> out.add(new Metaspace(p.path("replacement").asText("\u2581"), prependScheme(p), p.path("split").asBoolean(true)));
             default -> throw new UserException(name + ": pre_tokenizer " + (type.isEmpty() ? p.toString() : type) + " is not supported");
+        }
+    }
+
+    /** Metaspace's prepend scheme; older files say {@code add_prefix_space} instead (true meaning "always"). */
+    private static String prependScheme(JsonNode p) {
+        if (p.has("prepend_scheme")) return p.get("prepend_scheme").asText();
+        return p.path("add_prefix_space").asBoolean(true) ? "always" : "never";
+    }
+
+    /** Reads the decoder into per-token rewrites plus the leading-space stripping rules. */
+    private void readDecoder(JsonNode d, int[] strip, boolean fused) {
+        if (d.isNull() || d.isMissingNode()) return;
+        String type = d.path("type").asText("");
+        switch (type) {
+            case "Sequence" -> {
+                boolean f = fused;
+                for (JsonNode step : d.path("decoders")) {
+                    readDecoder(step, strip, f);
+                    f |= step.path("type").asText().equals("Fuse");
+                }
+            }
+            case "ByteLevel", "ByteFallback", "Fuse" -> { } // bytes and concatenation are how decoding works anyway
+            case "Replace" -> tokenDecoders.add(replacer(d, "decoder"));
+            case "Metaspace" -> {
+                String replacement = d.path("replacement").asText("\u2581");
+                tokenDecoders.add(s -> s.replace(replacement, " "));
+                if (!prependScheme(d).equals("never")) strip[1] = 1;
+            }
+            case "Strip" -> {
+                if (!d.path("content").asText().equals(" ") || d.path("stop").asInt(0) != 0 || !fused) {
+                    throw new UserException(name + ": Strip decoder " + d + " is not supported (only leading spaces, after Fuse)");
+                }
+                strip[0] = d.path("start").asInt(0);
+            }
+            default -> throw new UserException(name + ": decoder " + (type.isEmpty() ? d.toString() : type) + " is not supported");
         }
     }
 
@@ -178,7 +300,7 @@ public final class HfTokenizer implements Tokenizer {
         try {
             return Pattern.compile(regex.replace("(?i:", "(?iu:"), Pattern.UNICODE_CHARACTER_CLASS);
         } catch (PatternSyntaxException e) {
-            throw new UserException(name + ": pre-tokenizer regex " + regex + " does not compile: " + e.getDescription());
+            throw new UserException(name + ": regex " + regex + " does not compile: " + e.getDescription());
         }
     }
 
@@ -186,9 +308,8 @@ public final class HfTokenizer implements Tokenizer {
     private int[] specialIds(JsonNode post) {
         int bos = -1, eos = -1;
         if ("TemplateProcessing".equals(post.path("type").asText())) {
-            JsonNode single = post.path("single");
             boolean seenSequence = false;
-            for (JsonNode item : single) {
+            for (JsonNode item : post.path("single")) {
                 if (item.has("Sequence")) {
                     seenSequence = true;
                 } else if (item.has("SpecialToken")) {
@@ -236,12 +357,12 @@ public final class HfTokenizer implements Tokenizer {
                 pos++;
                 continue;
             }
-            encodeSegment(text.substring(start, pos), out);
+            encodeSegment(text.substring(start, pos), start == 0, out);
             out.add(addedIds.get(hit));
             pos += hit.length();
             start = pos;
         }
-        encodeSegment(text.substring(start), out);
+        encodeSegment(text.substring(start), start == 0, out);
         if (eos && eosId >= 0) out.add(eosId);
         return out.toArray();
     }
@@ -251,24 +372,40 @@ public final class HfTokenizer implements Tokenizer {
         return null;
     }
 
-    /** Pre-tokenizes one stretch of text between added tokens and BPE-encodes each piece. */
-    private void encodeSegment(String segment, MutableIntList out) {
+    /** Normalizes and pre-tokenizes one stretch of text between added tokens, then BPE-encodes each piece. */
+    private void encodeSegment(String segment, boolean atTextStart, MutableIntList out) {
         if (segment.isEmpty()) return;
+        for (UnaryOperator<String> n : normalizers) segment = n.apply(segment);
         List<String> pieces = List.of(segment);
         for (Step step : steps) {
             List<String> next = new ArrayList<>();
-            for (String piece : pieces) {
-                if (step.prefixSpace() && !piece.startsWith(" ")) piece = " " + piece;
-                if (step.pattern() == null) next.add(piece);
-                else split(step.pattern(), piece, next);
+            for (int i = 0; i < pieces.size(); i++) {
+                String piece = pieces.get(i);
+                switch (step) {
+                    case Split s -> split(s.pattern(), piece, next);
+                    case ByteLevelStep b -> {
+                        if (b.prefixSpace() && !piece.startsWith(" ")) piece = " " + piece;
+                        if (b.pattern() == null) next.add(piece);
+                        else split(b.pattern(), piece, next);
+                    }
+                    case Metaspace m -> {
+                        piece = piece.replace(" ", m.replacement());
+                        boolean prepend = m.prependScheme().equals("always") || (m.prependScheme().equals("first") && atTextStart && i == 0);
+                        if (prepend && !piece.startsWith(m.replacement())) piece = m.replacement() + piece;
+                        if (m.split()) splitBefore(piece, m.replacement(), next);
+                        else next.add(piece);
+                    }
+                }
             }
             pieces = next;
         }
         for (String piece : pieces) {
-            int[] ids = cache.get(piece);
+            if (piece.isEmpty()) continue;
+            String word = byteLevel ? toByteLevel(piece) : piece;
+            int[] ids = word.length() <= CACHED_WORD_MAX ? cache.get(word) : null;
             if (ids == null) {
-                ids = bpe(toByteLevel(piece));
-                if (cache.size() < CACHE_LIMIT) cache.put(piece, ids);
+                ids = bpe(word);
+                if (word.length() <= CACHED_WORD_MAX && cache.size() < CACHE_LIMIT) cache.put(word, ids);
             }
             out.addAll(ids);
         }
@@ -287,6 +424,16 @@ public final class HfTokenizer implements Tokenizer {
         if (last < s.length()) out.add(s.substring(last));
     }
 
+    /** "MergedWithNext" split on a delimiter: each piece starts at a delimiter (except perhaps the first). */
+    private static void splitBefore(String s, String delimiter, List<String> out) {
+        int last = 0;
+        for (int i = s.indexOf(delimiter, 1); i > 0; i = s.indexOf(delimiter, i + delimiter.length())) {
+            out.add(s.substring(last, i));
+            last = i;
+        }
+        out.add(s.substring(last));
+    }
+
     private String toByteLevel(String piece) {
         byte[] bytes = piece.getBytes(StandardCharsets.UTF_8);
         char[] chars = new char[bytes.length];
@@ -294,30 +441,25 @@ public final class HfTokenizer implements Tokenizer {
         return new String(chars);
     }
 
-    /** BPE over one byte-level word: merge the lowest-ranked adjacent pair, leftmost first, until none applies. */
+    /** BPE over one word: merge the lowest-ranked adjacent pair, leftmost first, until none applies. */
     private int[] bpe(String word) {
         if (ignoreMerges) {
             int whole = vocab.getIfAbsent(word, -1);
             if (whole >= 0) return new int[]{whole};
         }
-        int n = word.length();
-        int[] sym = new int[n], prev = new int[n], next = new int[n]; // [symbols] id and linked list
-        boolean[] gone = new boolean[n];
-        int count = 0;
-        for (int i = 0; i < n; i++) {
-            int id = vocab.getIfAbsent(String.valueOf(word.charAt(i)), -1);
-            if (id < 0) continue; // not in the vocabulary and no unk token: dropped, as tokenizers does
-            sym[count] = id;
-            prev[count] = count - 1;
-            next[count] = count + 1;
-            count++;
+        int[] sym = initialSymbols(word);
+        int count = sym.length;
+        if (count < 2) return sym;
+        int[] prev = new int[count], next = new int[count]; // [symbols] linked list, -1 at the ends
+        boolean[] gone = new boolean[count];
+        for (int i = 0; i < count; i++) {
+            prev[i] = i - 1;
+            next[i] = i + 1 < count ? i + 1 : -1;
         }
-        if (count == 0) return new int[0];
-        next[count - 1] = -1;
-        // Queue entries: rank << 32 | position, smallest first; the merged id is looked up again when popped.
+        // Queue entries: rank << 32 | position, smallest first; an entry is stale if its pair has changed since.
         PriorityQueue<Long> queue = new PriorityQueue<>();
         for (int i = 0; i + 1 < count; i++) {
-            long m = merges.getIfAbsent((long) sym[i] << 32 | (sym[i + 1] & 0xFFFFFFFFL), -1);
+            long m = merges.getIfAbsent(pairKey(sym[i], sym[i + 1]), -1);
             if (m >= 0) queue.add((m & 0xFFFFFFFF00000000L) | i);
         }
         while (!queue.isEmpty()) {
@@ -325,18 +467,18 @@ public final class HfTokenizer implements Tokenizer {
             int pos = (int) top, rank = (int) (top >>> 32);
             if (gone[pos] || next[pos] < 0) continue;
             int right = next[pos];
-            long m = merges.getIfAbsent((long) sym[pos] << 32 | (sym[right] & 0xFFFFFFFFL), -1);
-            if (m < 0 || (int) (m >>> 32) != rank) continue; // stale entry
+            long m = merges.getIfAbsent(pairKey(sym[pos], sym[right]), -1);
+            if (m < 0 || (int) (m >>> 32) != rank) continue;
             sym[pos] = (int) m;
             gone[right] = true;
             next[pos] = next[right];
             if (next[right] >= 0) prev[next[right]] = pos;
             if (prev[pos] >= 0) {
-                long ml = merges.getIfAbsent((long) sym[prev[pos]] << 32 | (sym[pos] & 0xFFFFFFFFL), -1);
+                long ml = merges.getIfAbsent(pairKey(sym[prev[pos]], sym[pos]), -1);
                 if (ml >= 0) queue.add((ml & 0xFFFFFFFF00000000L) | prev[pos]);
             }
             if (next[pos] >= 0) {
-                long mr = merges.getIfAbsent((long) sym[pos] << 32 | (sym[next[pos]] & 0xFFFFFFFFL), -1);
+                long mr = merges.getIfAbsent(pairKey(sym[pos], sym[next[pos]]), -1);
                 if (mr >= 0) queue.add((mr & 0xFFFFFFFF00000000L) | pos);
             }
         }
@@ -345,56 +487,110 @@ public final class HfTokenizer implements Tokenizer {
         return ids.toArray();
     }
 
-    @Override
-    public String decode(int[] ids) {
-        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-        for (int id : ids) bytes.writeBytes(bytesOf(id));
-        return bytes.toString(StandardCharsets.UTF_8);
+    /**
+     * One symbol per character; a character outside the vocabulary becomes its byte tokens (byte fallback) or
+     * the unknown token (consecutive ones fused into one when {@code fuse_unk}), or is dropped when the model has
+     * neither, as {@code tokenizers} does.
+     */
+    private int[] initialSymbols(String word) {
+        MutableIntList sym = new IntArrayList(word.length());
+        int pendingUnk = 0; // unknown characters not yet emitted (fused or not)
+        for (int i = 0; i < word.length(); ) {
+            int cp = word.codePointAt(i);
+            int len = Character.charCount(cp);
+            String ch = word.substring(i, i + len);
+            i += len;
+            int id = vocab.getIfAbsent(ch, -1);
+            if (id >= 0) {
+                if (pendingUnk > 0) sym.add(unkId);
+                pendingUnk = 0;
+                sym.add(id);
+            } else if (byteFallbackIds != null) {
+                for (byte b : ch.getBytes(StandardCharsets.UTF_8)) sym.add(byteFallbackIds[b & 0xFF]);
+            } else if (unkId >= 0) {
+                if (pendingUnk > 0 && !fuseUnk) sym.add(unkId);
+                pendingUnk++;
+            }
+        }
+        if (pendingUnk > 0) sym.add(unkId);
+        return sym.toArray();
     }
 
-    /** The bytes a token stands for: special tokens none, byte-level tokens their bytes, others their UTF-8. */
-    private byte[] bytesOf(int id) {
-        if (id < 0 || id >= tokens.length || tokens[id] == null) {
-            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + name);
-        }
-        if (special[id]) return new byte[0];
-        String t = tokens[id];
-        byte[] out = new byte[t.length()];
-        for (int i = 0; i < t.length(); i++) {
-            char c = t.charAt(i);
-            int b = c < charToByte.length ? charToByte[c] : -1;
-            if (b < 0) return t.getBytes(StandardCharsets.UTF_8);
-            out[i] = (byte) b;
-        }
-        return out;
+    @Override
+    public String decode(int[] ids) {
+        StreamDecoder d = streamDecoder();
+        StringBuilder sb = new StringBuilder();
+        for (int id : ids) sb.append(d.accept(id));
+        return sb.append(d.flush()).toString();
     }
 
     @Override
     public StreamDecoder streamDecoder() {
         return new StreamDecoder() {
             private final Utf8Bytes pending = new Utf8Bytes();
+            private boolean firstToken = true;
+            private int stripLeft = stripLeadingSpaces;
 
             @Override
             public String accept(int id) {
+                checkId(id);
                 StringBuilder out = new StringBuilder();
-                for (byte b : bytesOf(id)) pending.accept(b & 0xFF, out);
-                return out.toString();
+                if (special[id]) return "";
+                if (tokenByte[id] >= 0) {
+                    pending.accept(tokenByte[id], out);
+                } else {
+                    String text = tokens[id];
+                    for (UnaryOperator<String> d : tokenDecoders) text = d.apply(text);
+                    if (firstToken && stripFirstTokenSpace && text.startsWith(" ")) text = text.substring(1);
+                    for (byte b : surfaceBytes(text)) pending.accept(b & 0xFF, out);
+                }
+                firstToken = false;
+                return strip(out);
             }
 
             @Override
             public String flush() {
                 StringBuilder out = new StringBuilder();
                 pending.flush(out);
+                return strip(out);
+            }
+
+            /** Removes the leading spaces the decoder strips from the start of the text. */
+            private String strip(StringBuilder out) {
+                while (stripLeft > 0 && !out.isEmpty() && out.charAt(0) == ' ') {
+                    out.deleteCharAt(0);
+                    stripLeft--;
+                }
+                if (!out.isEmpty()) stripLeft = 0;
                 return out.toString();
             }
         };
     }
 
-    @Override
-    public String piece(int id) {
+    /** The bytes of a token's text: byte-level tokens through GPT-2's map (if every character is in it), else UTF-8. */
+    private byte[] surfaceBytes(String text) {
+        if (byteLevel) {
+            byte[] out = new byte[text.length()];
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                int b = c < charToByte.length ? charToByte[c] : -1;
+                if (b < 0) return text.getBytes(StandardCharsets.UTF_8);
+                out[i] = (byte) b;
+            }
+            return out;
+        }
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private void checkId(int id) {
         if (id < 0 || id >= tokens.length || tokens[id] == null) {
             throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + name);
         }
+    }
+
+    @Override
+    public String piece(int id) {
+        checkId(id);
         return tokens[id];
     }
 
@@ -415,6 +611,7 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public String toString() {
-        return "HfTokenizer[" + name + ", " + vocabSize() + " tokens, " + merges.size() + " merges, byte-level BPE]";
+        return "HfTokenizer[" + name + ", " + vocabSize() + " tokens, " + merges.size() + " merges, "
+                + (byteLevel ? "byte-level BPE" : byteFallbackIds != null ? "BPE with byte fallback" : "BPE") + "]";
     }
 }
