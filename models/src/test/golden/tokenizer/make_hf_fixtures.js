@@ -82,6 +82,26 @@ function smallTokenizer() {
   };
 }
 
+// Random texts from fragments (whitespace runs, markup-like pieces, scripts, emoji), with a fixed-seed LCG.
+// U+0085 and U+FEFF are left out: JavaScript's \s differs there from the Unicode White_Space that
+// tokenizers' Oniguruma (and java.util.regex) use.
+const FRAGMENTS = [..."aeiouthnsrl   ", "  ", "\n", "\t", "\r\n", "'s", "'T", "<s>", "</s>", "@@", "<sep>", "\u2581", "\u00e9",
+  "e\u0301", "\u65e5", "\u672c", "\ud83e\udd99", "\u2764\ufe0f", "\u20ac", "\u00a0", "\u3000", "\ufb01", "\uff21", "ABC", "123",
+  "4567", "!", "?!", "...", "\u0645", "\u05e9", "\u0928\u094d", "\ud835\udc00", "\u200d", "<|begin_of_text|>", "<|eot_id|>",
+  "[[note]]", "\u017f"];
+
+function randomTexts(n) {
+  let state = 7;
+  const next = (k) => { state = (state * 1103515245 + 12345) % 2147483648; return state % k; };
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    let t = "";
+    for (let j = 1 + next(24); j > 0; j--) t += FRAGMENTS[next(FRAGMENTS.length)];
+    out.push(t);
+  }
+  return out;
+}
+
 function cases() {
   const paragraphs = prose.split("\n\n");
   return [prose, ...paragraphs, ...prose.split("\n").slice(0, 6),
@@ -94,6 +114,7 @@ function cases() {
     "<|begin_of_text|>Hello<|end_of_text|>", "a [[note]] b <|eot_id|>", "<|begin_of_text|", "def f(x):\n    return x ** 2\n\n\n",
     "   indented\n\t\tcode  ", "!!!??? ... --- ***", "\u00a0no-break\u00a0space", "Stra\u00dfe \u0130stanbul \u03a3\u03bf\u03c6\u03af\u03b1 \u041f\u0440\u0438\u0432\u0435\u0442",
     "a".repeat(40), "ab ".repeat(20), "\ud835\udc00\ud835\udc01 math bold, \u2460\u2461 circled", "x\u3000y\u2003z",
+    ...randomTexts(40),
   ];
 }
 

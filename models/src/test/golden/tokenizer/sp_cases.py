@@ -1,5 +1,6 @@
 """Texts the SentencePiece golden fixtures encode: the prose paragraphs plus unicode and edge cases."""
 import os
+import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESOURCES = os.path.join(HERE, "..", "..", "resources", "tokenizer")
@@ -29,4 +30,16 @@ def cases():
         "Stra\u00dfe \u0130stanbul \u03a3\u03bf\u03c6\u03af\u03b1 \u041f\u0440\u0438\u0432\u0435\u0442",
         "\U0001d400\U0001d401 math bold, \u2460\u2461 circled",
     ]
-    return out
+    return out + random_texts(40)
+
+
+# Fragments the random texts are made of: whitespace runs, markup-like pieces, scripts, emoji, combining marks.
+FRAGMENTS = list("aeiouthnsrl   ") + [
+    "  ", "\n", "\t", "\r\n", "'s", "'T", "<s>", "</s>", "@@", "<sep>", "\u2581", "\u00e9", "e\u0301", "\u65e5",
+    "\u672c", "\U0001f999", "\u2764\ufe0f", "\u20ac", "\u00a0", "\u3000", "\ufb01", "\uff21", "ABC", "123", "4567",
+    "!", "?!", "...", "\u0645", "\u05e9", "\u0928\u094d", "\U0001d400", "\u200d", "<|begin_of_text|>", "[[note]]", "\u017f"]
+
+
+def random_texts(n, seed=7):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 24))) for _ in range(n)]
