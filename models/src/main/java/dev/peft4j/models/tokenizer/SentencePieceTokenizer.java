@@ -153,50 +153,72 @@ public class SentencePieceTokenizer implements Tokenizer {
      * on ties, with a priority queue and lazy invalidation of stale pairs.
      */
     private void encodeBpe(String text, List<String> piecesOut, MutableIntList idsOut) {
-        int n = 0;
-        int[] begin = new int[text.length()], end = new int[text.length()];   // [symbols] char range of each symbol
-        int[] prev = new int[text.length()], next = new int[text.length()];   // [symbols] linked list, -1 at the ends
-        boolean[] frozen = new boolean[text.length()];
-        for (int pos = 0; pos < text.length(); n++) {
-            int len = userDefinedAt(text, pos);
-            frozen[n] = len > 0;
-            if (len == 0) len = Character.charCount(text.codePointAt(pos));
-            begin[n] = pos;
-            end[n] = pos + len;
-            prev[n] = n - 1;
-            pos += len;
-            next[n] = pos < text.length() ? n + 1 : -1;
+        BpeRun run = new BpeRun(text);
+        for (int i = 1; i < run.count; i++) run.addPair(i - 1, i);
+        while (!run.agenda.isEmpty()) run.mergeTop();
+        for (int i = run.count == 0 ? -1 : 0; i >= 0; i = run.next[i]) {
+            resegment(text.substring(run.begin[i], run.end[i]), run.reverseMerges, piecesOut, idsOut);
         }
-        record Pair(float score, int left, int right, int size) { }
-        PriorityQueue<Pair> agenda = new PriorityQueue<>((a, b) ->
-                a.score != b.score ? Float.compare(b.score, a.score) : Integer.compare(a.left, b.left));
-        Map<String, String[]> reverseMerges = new HashMap<>(); // UNUSED piece -> the two pieces it was merged from
-        java.util.function.IntBinaryOperator addPair = (l, r) -> {
-            if (l < 0 || r < 0 || frozen[l] || frozen[r]) return 0;
+    }
+
+    /** A candidate merge of symbols {@code left} and {@code right}, {@code size} chars long when made. */
+    private record Pair(float score, int left, int right, int size) { }
+
+    /** One BPE run: the symbols as char ranges of the text in a linked list, and the agenda of candidate merges. */
+    private final class BpeRun {
+        final String text;
+        final int[] begin, end;   // [symbols] char range of each symbol; empty once merged into its left neighbour
+        final int[] prev, next;   // [symbols] linked list, -1 at the ends
+        final boolean[] frozen;   // [symbols] user-defined pieces never merge
+        final int count;
+        final PriorityQueue<Pair> agenda = new PriorityQueue<>((a, b) ->
+                a.score() != b.score() ? Float.compare(b.score(), a.score()) : Integer.compare(a.left(), b.left()));
+        final Map<String, String[]> reverseMerges = new HashMap<>(); // UNUSED piece -> the two pieces merged into it
+
+        BpeRun(String text) {
+            this.text = text;
+            int n = text.length();
+            begin = new int[n];
+            end = new int[n];
+            prev = new int[n];
+            next = new int[n];
+            frozen = new boolean[n];
+            int k = 0;
+            for (int pos = 0; pos < n; k++) {
+                int len = userDefinedAt(text, pos);
+                frozen[k] = len > 0;
+                if (len == 0) len = Character.charCount(text.codePointAt(pos));
+                begin[k] = pos;
+                end[k] = pos + len;
+                prev[k] = k - 1;
+                pos += len;
+                next[k] = pos < n ? k + 1 : -1;
+            }
+            count = k;
+        }
+
+        void addPair(int l, int r) {
+            if (l < 0 || r < 0 || frozen[l] || frozen[r]) return;
             String merged = text.substring(begin[l], end[r]);
             int id = pieceIds.getIfAbsent(merged, -1);
-            if (id < 0) return 0;
+            if (id < 0) return;
             agenda.add(new Pair(model.scores()[id], l, r, merged.length()));
             if (model.types()[id] == SentencePieceModel.UNUSED) {
                 reverseMerges.put(merged, new String[]{text.substring(begin[l], end[l]), text.substring(begin[r], end[r])});
             }
-            return 0;
-        };
-        for (int i = 1; i < n; i++) addPair.applyAsInt(i - 1, i);
-        while (!agenda.isEmpty()) {
+        }
+
+        void mergeTop() {
             Pair top = agenda.poll();
-            int l = top.left, r = top.right;
+            int l = top.left(), r = top.right();
             int lSize = end[l] - begin[l], rSize = end[r] - begin[r];
-            if (lSize == 0 || rSize == 0 || lSize + rSize != top.size) continue; // stale
+            if (lSize == 0 || rSize == 0 || lSize + rSize != top.size()) return; // stale: a side has changed since
             end[l] = end[r];
             next[l] = next[r];
             if (next[r] >= 0) prev[next[r]] = l;
-            end[r] = begin[r]; // empty
-            addPair.applyAsInt(prev[l], l);
-            addPair.applyAsInt(l, next[l]);
-        }
-        for (int i = n == 0 ? -1 : 0; i >= 0; i = next[i]) {
-            resegment(text.substring(begin[i], end[i]), reverseMerges, piecesOut, idsOut);
+            end[r] = begin[r];
+            addPair(prev[l], l);
+            addPair(l, next[l]);
         }
     }
 
