@@ -10,6 +10,11 @@ module dev.peft4j.models {
     exports dev.peft4j.models.io;
     exports dev.peft4j.models.tokenizer;
     exports dev.peft4j.models.generate;
+    exports dev.peft4j.models.train;
+    exports dev.peft4j.models.peft;
     opens dev.peft4j.models to com.fasterxml.jackson.databind;
+    opens dev.peft4j.models.peft to com.fasterxml.jackson.databind;
+    uses dev.peft4j.api.PeftMethod;
+    provides dev.peft4j.api.PeftMethod with dev.peft4j.models.peft.FullFineTuning;
     opens dev.peft4j.models.io to com.fasterxml.jackson.databind;
 }

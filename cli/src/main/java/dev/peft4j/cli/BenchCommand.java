@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (medians of several runs).",
-        subcommands = {BenchCommand.Generate.class})
+        subcommands = {BenchCommand.Generate.class, BenchTrain.class})
 final class BenchCommand implements Runnable {
     @Spec CommandSpec spec;
 

@@ -1,5 +1,8 @@
 package dev.peft4j.models;
 
+import dev.peft4j.api.LinearSite;
+import dev.peft4j.api.LinearSite.Kind;
+import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.Attention;
 import dev.peft4j.kernels.Embedding;
 import dev.peft4j.kernels.MatmulCpu;
@@ -8,6 +11,7 @@ import dev.peft4j.kernels.RmsNorm;
 import dev.peft4j.kernels.Rope;
 import dev.peft4j.kernels.SwiGlu;
 import dev.peft4j.kernels.Threads;
+import dev.peft4j.models.peft.Hooks;
 
 /**
  * A LLaMA model for inference: the forward pass over a KV cache, in chunks of tokens.
@@ -23,12 +27,21 @@ import dev.peft4j.kernels.Threads;
 public final class LlamaModel {
     private final LlamaConfig config;
     private final LlamaWeights weights;
+    private final Hooks hooks;
+    private final LinearSite[][] sites; // [layer][kind]
     private final float[] ropeCos; // [maxSeq][hd/2]
     private final float[] ropeSin; // [maxSeq][hd/2]
 
     public LlamaModel(LlamaWeights weights) {
+        this(weights, Hooks.none(weights.config.nLayers()));
+    }
+
+    /** A model whose linear layers run the given PEFT hooks after the base matmuls. */
+    public LlamaModel(LlamaWeights weights, Hooks hooks) {
         this.weights = weights;
         this.config = weights.config;
+        this.hooks = hooks;
+        this.sites = sites(config.nLayers());
         int half = config.headDim() / 2;
         ropeCos = new float[config.maxSeqLen() * half];
         ropeSin = new float[config.maxSeqLen() * half];
@@ -37,6 +50,21 @@ public final class LlamaModel {
 
     public LlamaConfig config() {
         return config;
+    }
+
+    /** Every linear site, [layer][kind]; LM_HEAD is {@link LinearSite#lmHead()}. */
+    public static LinearSite[][] sites(int layers) {
+        LinearSite[][] s = new LinearSite[layers][Kind.values().length - 1];
+        for (int l = 0; l < layers; l++) for (Kind k : Kind.values()) if (k != Kind.LM_HEAD) s[l][k.ordinal()] = new LinearSite(l, k);
+        return s;
+    }
+
+    private static final LinearSite LM_HEAD = LinearSite.lmHead();
+
+    /** y = x·Wᵀ, then the site's hooks add their deltas. */
+    private void linear(LinearSite site, float[] y, float[] x, float[] w, int n, int in, int out) {
+        MatmulCpu.forward(y, 0, x, 0, w, 0, n, in, out);
+        hooks.linearForward(site, x, y, n, Pass.INFERENCE);
     }
 
     public LlamaWeights weights() {
@@ -62,6 +90,9 @@ public final class LlamaModel {
         final float[] x;            // [chunk][dim]    residual stream
         final float[] xb;           // [chunk][dim]    normed input of a block
         final float[] q;            // [chunk][dim]
+        final float[] k;            // [chunk][kvDim]
+        final float[] v;            // [chunk][kvDim]
+        final float[] lastNormed;   // [dim]           final-normed state of the last token
         final float[] attOut;       // [chunk][dim]
         final float[] proj;         // [chunk][dim]    output of o_proj / down_proj
         final float[] gate;         // [chunk][hidden]
@@ -78,6 +109,9 @@ public final class LlamaModel {
             x = new float[chunk * d];
             xb = new float[chunk * d];
             q = new float[chunk * d];
+            k = new float[chunk * kv];
+            v = new float[chunk * kv];
+            lastNormed = new float[d];
             attOut = new float[chunk * d];
             proj = new float[chunk * d];
             gate = new float[chunk * h];
@@ -146,27 +180,35 @@ public final class LlamaModel {
         for (int l = 0; l < c.nLayers(); l++) {
             float[] kc = s.keyCache[l], vc = s.valueCache[l];
             RmsNorm.forward(s.xb, s.x, w.attnNorm[l], null, d, eps, 0, n);
-            MatmulCpu.forward(s.q, 0, s.xb, 0, w.wq[l], 0, n, d, d);
-            MatmulCpu.forward(kc, pos * kv, s.xb, 0, w.wk[l], 0, n, d, kv);
-            MatmulCpu.forward(vc, pos * kv, s.xb, 0, w.wv[l], 0, n, d, kv);
+            LinearSite[] site = sites[l];
+            linear(site[Kind.Q.ordinal()], s.q, s.xb, w.wq[l], n, d, d);
+            linear(site[Kind.K.ordinal()], s.k, s.xb, w.wk[l], n, d, kv);
+            linear(site[Kind.V.ordinal()], s.v, s.xb, w.wv[l], n, d, kv);
+            System.arraycopy(s.k, 0, kc, pos * kv, n * kv);
+            System.arraycopy(s.v, 0, vc, pos * kv, n * kv);
             Rope.forward(s.q, ropeCos, ropeSin, H, hd, pos, n, 0, n);
             // rows of the cache from pos: the same rotation, viewed from the cache's start
             ropeCacheRows(kc, pos, n);
             Threads.parallelFor(H * n, (from, to) ->
                     Attention.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, pos, S, S, from, to));
-            MatmulCpu.forward(s.proj, 0, s.attOut, 0, w.wo[l], 0, n, d, d);
+            linear(site[Kind.O.ordinal()], s.proj, s.attOut, w.wo[l], n, d, d);
             Residual.forward(s.x, s.proj, 0, n * d);
 
             RmsNorm.forward(s.xb, s.x, w.ffnNorm[l], null, d, eps, 0, n);
-            MatmulCpu.forward(s.gate, 0, s.xb, 0, w.wGate[l], 0, n, d, hid);
-            MatmulCpu.forward(s.up, 0, s.xb, 0, w.wUp[l], 0, n, d, hid);
+            linear(site[Kind.GATE.ordinal()], s.gate, s.xb, w.wGate[l], n, d, hid);
+            linear(site[Kind.UP.ordinal()], s.up, s.xb, w.wUp[l], n, d, hid);
             SwiGlu.forward(s.gate, s.gate, s.up, 0, n * hid);
-            MatmulCpu.forward(s.proj, 0, s.gate, 0, w.wDown[l], 0, n, hid, d);
+            linear(site[Kind.DOWN.ordinal()], s.proj, s.gate, w.wDown[l], n, hid, d);
             Residual.forward(s.x, s.proj, 0, n * d);
         }
-        int first = allLogits != null ? 0 : n - 1;
-        RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, first, n);
-        MatmulCpu.forward(allLogits != null ? allLogits : s.logits, 0, s.xb, first * d, w.classifier, 0, n - first, d, c.vocabSize());
+        if (allLogits != null) {
+            RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, 0, n);
+            linear(LM_HEAD, allLogits, s.xb, w.classifier, n, d, c.vocabSize());
+        } else {
+            RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, n - 1, n);
+            System.arraycopy(s.xb, (n - 1) * d, s.lastNormed, 0, d);
+            linear(LM_HEAD, s.logits, s.lastNormed, w.classifier, 1, d, c.vocabSize());
+        }
     }
 
     /** RoPE on rows pos..pos+n of a KV cache (the keys just written). */

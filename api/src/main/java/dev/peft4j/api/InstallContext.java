@@ -1,0 +1,36 @@
+package dev.peft4j.api;
+
+import java.util.SplittableRandom;
+
+/**
+ * What a method sees of the model while installing: its shape, the hook sites, and the only way
+ * to make a parameter trainable. The method never sees the model itself.
+ */
+public interface InstallContext {
+    /** The base model's dimensions. */
+    ModelShape model();
+
+    /** Allocates, initialises and registers a new trainable parameter of this adapter. */
+    Parameter trainable(ParamSpec spec);
+
+    /** Makes a base tensor (by its Hugging Face name) trainable in place: full fine-tuning. */
+    Parameter trainBaseTensor(String hfName);
+
+    /** The Hugging Face names of the base model's tensors, in checkpoint order. */
+    java.util.List<String> baseTensorNames();
+
+    /** A base linear weight [out][in], to read (LLaMA-Adapter's frozen k/v projections) or merge into. */
+    float[] baseWeight(LinearSite site);
+
+    /** Adds a hook to a linear site; hooks at one site add up in registration order. */
+    void addLinearHook(LinearSite site, LinearHook hook);
+
+    /** Adds key/value rows before layer {@code layer}'s causal softmax (prefix tuning). */
+    void addKvPrefixHook(int layer, KvPrefixHook hook);
+
+    /** Adds a gated attention over the hook's own prompt at layer {@code layer} (LLaMA-Adapter). */
+    void addGatedAttentionHook(int layer, GatedAttentionHook hook);
+
+    /** A random stream for {@code purpose}, deterministic in the run's seed. */
+    SplittableRandom random(String purpose);
+}

@@ -1,0 +1,38 @@
+package dev.peft4j.api;
+
+/**
+ * A parameter-efficient fine-tuning method: a plugin found with {@link java.util.ServiceLoader}.
+ * It installs itself through the narrow {@link InstallContext} and never sees the model.
+ *
+ * @param <C> its config record
+ */
+public interface PeftMethod<C extends PeftConfig> {
+    /** The name users ask for: "lora", "llama-adapter", "prefix", "full". */
+    String name();
+
+    String version();
+
+    /** One line for {@code peft4j plugins}. */
+    String description();
+
+    /** Hugging Face PEFT's {@code peft_type} of its adapter files, e.g. "LORA". */
+    String peftType();
+
+    Class<C> configType();
+
+    /** The config used when the user gives no options. */
+    C defaultConfig();
+
+    /** Whether two instances may be installed on one model in the same run (false for most). */
+    default boolean stackable() {
+        return false;
+    }
+
+    /** Whether it must be the only method on a model (full fine-tuning). */
+    default boolean exclusive() {
+        return false;
+    }
+
+    /** Installs one instance on a model; throws {@link UserException} if the config does not fit the model. */
+    Adapter install(C config, InstallContext context);
+}

@@ -1,0 +1,107 @@
+package dev.peft4j.api.io;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Writes files so that readers see either the old content or the complete new one, never a
+ * partial file: the bytes go to a temporary file in the target's directory, are forced to disk,
+ * and the temporary file is renamed over the target with {@code ATOMIC_MOVE}.
+ */
+public final class AtomicFiles {
+    private AtomicFiles() {}
+
+    /** Writes the content of one file to an open channel. */
+    @FunctionalInterface
+    public interface Body {
+        void writeTo(FileChannel channel) throws IOException;
+    }
+
+    /** Replaces {@code target} atomically with what {@code body} writes. */
+    public static void write(Path target, Body body) throws IOException {
+        Path abs = target.toAbsolutePath();
+        Path dir = abs.getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        boolean done = false;
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                body.writeTo(ch);
+                ch.force(true);
+            }
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            done = true;
+            syncDirectory(dir);
+        } finally {
+            if (!done) Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** Replaces {@code target} atomically with {@code bytes}. */
+    public static void write(Path target, byte[] bytes) throws IOException {
+        write(target, ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
+    }
+
+    /** Writes all remaining bytes of {@code buf}. */
+    public static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
+        while (buf.hasRemaining()) ch.write(buf);
+    }
+
+    /**
+     * Streams float arrays to a channel as little-endian float32, through one reusable buffer.
+     * Used by writers of raw float tensors (llama2.c {@code .bin}).
+     */
+    public static final class FloatSink {
+        private final FileChannel ch;
+        private final ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+
+        public FloatSink(FileChannel ch) {
+            this.ch = ch;
+        }
+
+        public FloatSink putInt(int v) throws IOException {
+            if (buf.remaining() < 4) flush();
+            buf.putInt(v);
+            return this;
+        }
+
+        /** Appends {@code a[from, from+count)}. */
+        public FloatSink put(float[] a, int from, int count) throws IOException {
+            int i = from, end = from + count;
+            while (i < end) {
+                if (buf.remaining() < 4) flush();
+                int n = Math.min(end - i, buf.remaining() / 4);
+                buf.asFloatBuffer().put(a, i, n);
+                buf.position(buf.position() + 4 * n);
+                i += n;
+            }
+            return this;
+        }
+
+        public FloatSink put(float[] a) throws IOException {
+            return put(a, 0, a.length);
+        }
+
+        /** Writes out what is buffered; call once at the end. */
+        public void flush() throws IOException {
+            buf.flip();
+            writeFully(ch, buf);
+            buf.clear();
+        }
+    }
+
+    /** Forces the directory entry of a rename to disk, where the platform allows opening a directory. */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // Not supported on every file system (e.g. Windows): the rename itself is still atomic.
+        }
+    }
+}

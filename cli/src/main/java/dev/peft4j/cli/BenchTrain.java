@@ -1,0 +1,103 @@
+package dev.peft4j.cli;
+
+import dev.peft4j.api.UserException;
+import dev.peft4j.kernels.Threads;
+import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.train.AdamWOptimizer;
+import dev.peft4j.models.train.Batch;
+import dev.peft4j.models.train.LlamaTrainer;
+import java.io.PrintWriter;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Training speed and memory: optimizer steps on random weights of the stories15M shape and random tokens.")
+final class BenchTrain implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--method", defaultValue = "full", description = "Training method (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--batch", defaultValue = "8", description = "Sequences per step (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--seq", defaultValue = "256", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+    int seq;
+
+    @Option(names = "--steps", defaultValue = "5", description = "Measured steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "Unmeasured steps first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--recompute", description = "Recompute activations in backward (less memory, ~1.3x compute).")
+    boolean recompute;
+
+    @Option(names = "--json", description = "Print one JSON object with the results as the last line.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        if (!method.equals("full")) throw new UserException("--method: unknown method '" + method + "' (available: full)");
+        LlamaConfig c = BenchCommand.stories15M();
+        if (seq > c.maxSeqLen()) c = c.withMaxSeqLen(seq);
+        LlamaWeights w = LlamaWeights.random(c, 1, 0.02f);
+        LlamaTrainer trainer = new LlamaTrainer(w, batch, seq, LlamaTrainer.ALL, recompute);
+        AdamWOptimizer opt = new AdamWOptimizer(trainer.parameters(), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0);
+        long trainable = trainer.parameters().stream().mapToLong(p -> p.size()).sum();
+        SplittableRandom r = new SplittableRandom(7);
+        int n = batch * seq;
+        int[] tokens = new int[n + 1];
+        for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(c.vocabSize());
+        Batch b = Batch.unmasked(batch, seq, java.util.Arrays.copyOf(tokens, n), java.util.Arrays.copyOfRange(tokens, 1, n + 1));
+        double flops = trainFlops(c, batch, seq, true);
+        if (!json) {
+            out.printf("bench train: method %s, stories15M shape, batch %d x %d, %d threads, %,d trainable parameters%s%n",
+                    method, batch, seq, Threads.threads(), trainable, recompute ? ", recompute" : "");
+        }
+        double[] secs = new double[steps];
+        double loss = 0;
+        for (int s = -warmup; s < steps; s++) {
+            long t0 = System.nanoTime();
+            loss = trainer.forwardBackward(b);
+            opt.step(1e-4, 1);
+            double sec = (System.nanoTime() - t0) / 1e9;
+            if (s >= 0) secs[s] = sec;
+            if (!json) {
+                out.printf("  %s %d: %.3f s, %.0f tokens/s, %.1f GFLOP/s, loss %.4f%n", s < 0 ? "warm-up" : "step", s < 0 ? s + warmup + 1 : s + 1,
+                        sec, n / sec, flops / sec / 1e9, loss);
+            }
+        }
+        double med = BenchCommand.median(secs);
+        long peak = Report.peakRssBytes();
+        if (json) {
+            new Report().put("bench", "train").put("method", method).put("batch", batch).put("seq", seq).put("threads", Threads.threads())
+                    .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
+                    .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
+                    .put("activation_bytes", trainer.activationBytes()).put("peak_rss_bytes", peak).printJson(out);
+        } else {
+            out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s (activations %s)%n",
+                    med, n / med, flops / med / 1e9, Report.mib(peak), Report.mib(trainer.activationBytes()));
+        }
+        return 0;
+    }
+
+    /**
+     * FLOPs of one training step: the matmuls' forward (2 per multiply-add), the input-gradient
+     * pass (same again) and, when the base is trained, the weight-gradient pass (same again); plus
+     * causal attention (QKᵀ and PV over half the square, three times).
+     */
+    static double trainFlops(LlamaConfig c, int batch, int seq, boolean weightGrads) {
+        double n = (double) batch * seq;
+        double perLayer = (double) c.dim() * c.dim() * 2 + 2.0 * c.dim() * c.kvDim() + 3.0 * c.dim() * c.hiddenDim();
+        double linear = 2 * n * (c.nLayers() * perLayer + (double) c.vocabSize() * c.dim());
+        double attention = c.nLayers() * 2.0 * 2 * batch * (seq * (seq + 1) / 2.0) * c.dim();
+        return linear * (weightGrads ? 3 : 2) + attention * 3;
+    }
+}

@@ -1,0 +1,439 @@
+package dev.peft4j.models.train;
+
+import dev.peft4j.api.LinearSite;
+import dev.peft4j.api.LinearSite.Kind;
+import dev.peft4j.api.Parameter;
+import dev.peft4j.api.Pass;
+import dev.peft4j.kernels.Attention;
+import dev.peft4j.kernels.CrossEntropy;
+import dev.peft4j.kernels.Embedding;
+import dev.peft4j.kernels.MatmulCpu;
+import dev.peft4j.kernels.Residual;
+import dev.peft4j.kernels.RmsNorm;
+import dev.peft4j.kernels.Rope;
+import dev.peft4j.kernels.SwiGlu;
+import dev.peft4j.kernels.Threads;
+import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.models.LlamaModel;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.peft.Hooks;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Forward and backward of a LLaMA model over a batch of B x T tokens, for training and for the
+ * loss of evaluation (the same code path).
+ *
+ * <p>Every activation buffer is named and sized once, here. With {@code recompute} only each
+ * layer's input is kept and the layer's other activations are recomputed during backward (one
+ * layer's worth of buffers instead of L). Gradients accumulate ({@code +=}) into the
+ * {@link Parameter}s of the trainable base tensors; frozen weights cost no weight-gradient work.
+ */
+public final class LlamaTrainer {
+    /** Rows of logits computed at once by the chunked cross-entropy. */
+    private static final int LOGIT_CHUNK_ROWS = 64;
+
+    private final LlamaConfig c;
+    private final LlamaWeights w;
+    private final int B, T, N;
+    private final boolean recompute;
+    private final Hooks hooks;
+    private final LinearSite[][] sites;  // [layer][kind]
+    private static final LinearSite LM_HEAD = LinearSite.lmHead();
+    private Pass pass = Pass.INFERENCE;  // of the current forward (and its recomputation)
+    private long microSteps;             // forwardBackward calls so far: seeds each training pass
+    private final long seed;
+    private final float[] ropeCos, ropeSin; // [T][hd/2]
+
+    // ---- activations ----
+    private final float[][] xIn;        // [layer][N][dim]  residual stream entering each layer
+    private final LayerActs[] acts;     // one per layer, or one shared when recomputing
+    private final float[] xOut;         // [N][dim]   residual stream after the last layer
+    private final float[] rstdFinal;    // [N]
+    private final float[] xbFinal;      // [N][dim]   final-normed
+    private final float[] logits;       // [LOGIT_CHUNK_ROWS][vocab]  one chunk of logits, then its gradient
+    private final float[] losses;       // [N]        per-token cross-entropy
+    private final float[] headIn;       // [LOGIT_CHUNK_ROWS][dim]  a chunk's final-normed rows, for LM_HEAD hooks
+    private final float[] dHeadIn;      // [LOGIT_CHUNK_ROWS][dim]  their gradient
+
+    // ---- gradient scratch (shared by all layers) ----
+    private final float[] dx;           // [N][dim]   gradient of the residual stream
+    private final float[] dxb;          // [N][dim]   gradient of a normed block input
+    private final float[] dAttOut;      // [N][dim]
+    private final float[] dq;           // [N][dim]
+    private final float[] dk;           // [N][kvDim]
+    private final float[] dv;           // [N][kvDim]
+    private final float[] dScores;      // [B][H][T][T]
+    private final float[] dAct;         // [N][hidden]
+    private final float[] dGate;        // [N][hidden]
+    private final float[] dUp;          // [N][hidden]
+
+    // ---- trainable parameters and their gradients (null when frozen) ----
+    private final List<Parameter> parameters = new ArrayList<>();
+    private final float[] gEmbedding, gFinalNorm, gClassifier;
+    private final float[][] gAttnNorm, gWq, gWk, gWv, gWo, gFfnNorm, gWGate, gWUp, gWDown;
+
+    /** The activations of one layer's forward, kept for its backward. */
+    private static final class LayerActs {
+        final float[] rstdAttn;   // [N]
+        final float[] xbAttn;     // [N][dim]
+        final float[] q;          // [N][dim]    after RoPE
+        final float[] k;          // [N][kvDim]  after RoPE
+        final float[] v;          // [N][kvDim]
+        final float[] att;        // [B][H][T][T] attention probabilities
+        final float[] attOut;     // [N][dim]
+        final float[] xMid;       // [N][dim]    residual stream after attention
+        final float[] rstdFfn;    // [N]
+        final float[] xbFfn;      // [N][dim]
+        final float[] gate;       // [N][hidden] before SiLU
+        final float[] up;         // [N][hidden]
+        final float[] act;        // [N][hidden] silu(gate) * up
+        final float[] proj;       // [N][dim]    o_proj / down_proj output
+
+        LayerActs(LlamaConfig c, int B, int T) {
+            int N = B * T, d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
+            rstdAttn = new float[N];
+            xbAttn = new float[N * d];
+            q = new float[N * d];
+            k = new float[N * kv];
+            v = new float[N * kv];
+            att = new float[B * c.nHeads() * T * T];
+            attOut = new float[N * d];
+            xMid = new float[N * d];
+            rstdFfn = new float[N];
+            xbFfn = new float[N * d];
+            gate = new float[N * h];
+            up = new float[N * h];
+            act = new float[N * h];
+            proj = new float[N * d];
+        }
+    }
+
+    /**
+     * @param weights          the base model (its arrays are updated in place by the optimizer when trainable)
+     * @param batchSize        B
+     * @param seqLen           T (at most the model's context)
+     * @param trainable        HF names of the base tensors to train ({@link #ALL} for full fine-tuning, empty for none)
+     * @param recompute        keep only layer inputs; recompute the rest in backward
+     */
+    public LlamaTrainer(LlamaWeights weights, int batchSize, int seqLen, Set<String> trainable, boolean recompute) {
+        this(weights, Hooks.none(weights.config.nLayers()), batchSize, seqLen, recompute, 0, baseParameters(weights, trainable));
+    }
+
+    /** Parameters over the base tensors named (or all, for {@link #ALL}). */
+    public static List<Parameter> baseParameters(LlamaWeights weights, Set<String> names) {
+        List<Parameter> out = new ArrayList<>();
+        for (LlamaWeights.Tensor t : weights.tensors()) {
+            if (names == ALL || names.contains(t.name())) out.add(new Parameter(t.name(), t.shape(), t.data()));
+        }
+        return out;
+    }
+
+    /**
+     * A trainer whose linear layers run PEFT hooks; {@code seed} seeds the hooks' training passes
+     * (dropout), one pass per {@link #forwardBackward} call. {@code trainableBase} are parameters over
+     * base tensors (their data arrays are the weights' own) that receive weight gradients.
+     */
+    public LlamaTrainer(LlamaWeights weights, Hooks hooks, int batchSize, int seqLen, boolean recompute, long seed,
+                        List<Parameter> trainableBase) {
+        this.w = weights;
+        this.hooks = hooks;
+        this.seed = seed;
+        this.sites = LlamaModel.sites(weights.config.nLayers());
+        this.c = weights.config;
+        if (seqLen > c.maxSeqLen()) {
+            throw new IllegalArgumentException("sequence length " + seqLen + " exceeds the model's context length " + c.maxSeqLen());
+        }
+        this.B = batchSize;
+        this.T = seqLen;
+        this.N = B * T;
+        this.recompute = recompute;
+        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), L = c.nLayers();
+        int half = c.headDim() / 2;
+        ropeCos = new float[T * half];
+        ropeSin = new float[T * half];
+        Rope.tables(ropeCos, ropeSin, LlamaModel.inverseFrequencies(c), T);
+
+        xIn = new float[L][N * d];
+        acts = new LayerActs[recompute ? 1 : L];
+        for (int i = 0; i < acts.length; i++) acts[i] = new LayerActs(c, B, T);
+        xOut = new float[N * d];
+        rstdFinal = new float[N];
+        xbFinal = new float[N * d];
+        logits = new float[Math.min(LOGIT_CHUNK_ROWS, N) * c.vocabSize()];
+        losses = new float[N];
+        headIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
+        dHeadIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
+
+        dx = new float[N * d];
+        dxb = new float[N * d];
+        dAttOut = new float[N * d];
+        dq = new float[N * d];
+        dk = new float[N * kv];
+        dv = new float[N * kv];
+        dScores = new float[B * c.nHeads() * T * T];
+        dAct = new float[N * h];
+        dGate = new float[N * h];
+        dUp = new float[N * h];
+
+        java.util.Map<float[], float[]> grads = new java.util.IdentityHashMap<>();
+        for (Parameter p : trainableBase) {
+            grads.put(p.data(), p.grad());
+            parameters.add(p);
+        }
+        gEmbedding = grads.get(w.tokenEmbedding);
+        gFinalNorm = grads.get(w.finalNorm);
+        gClassifier = grads.get(w.classifier); // the embedding's gradient when tied
+        gAttnNorm = perLayer(grads, w.attnNorm);
+        gWq = perLayer(grads, w.wq);
+        gWk = perLayer(grads, w.wk);
+        gWv = perLayer(grads, w.wv);
+        gWo = perLayer(grads, w.wo);
+        gFfnNorm = perLayer(grads, w.ffnNorm);
+        gWGate = perLayer(grads, w.wGate);
+        gWUp = perLayer(grads, w.wUp);
+        gWDown = perLayer(grads, w.wDown);
+    }
+
+    /** Marker for "every base tensor is trainable" (full fine-tuning). */
+    public static final Set<String> ALL = Set.of("*");
+
+    private static float[][] perLayer(java.util.Map<float[], float[]> grads, float[][] weights) {
+        float[][] g = new float[weights.length][];
+        for (int l = 0; l < weights.length; l++) g[l] = grads.get(weights[l]);
+        return g;
+    }
+
+    /** The trainable base tensors, by HF name, with their gradients (hooks' parameters are their adapters'). */
+    public List<Parameter> parameters() {
+        return parameters;
+    }
+
+    public LlamaConfig config() {
+        return c;
+    }
+
+    public int batchSize() {
+        return B;
+    }
+
+    public int seqLen() {
+        return T;
+    }
+
+    /** Bytes held by activations and gradient scratch (not weights, gradients of weights or optimizer state). */
+    public long activationBytes() {
+        long floats = 0;
+        for (float[] a : xIn) floats += a.length;
+        for (LayerActs a : acts) {
+            floats += a.rstdAttn.length + a.xbAttn.length + a.q.length + a.k.length + a.v.length + a.att.length + a.attOut.length
+                    + a.xMid.length + a.rstdFfn.length + a.xbFfn.length + a.gate.length + a.up.length + a.act.length + a.proj.length;
+        }
+        floats += xOut.length + rstdFinal.length + xbFinal.length + logits.length + losses.length + dx.length + dxb.length
+                + dAttOut.length + dq.length + dk.length + dv.length + dScores.length + dAct.length + dGate.length + dUp.length;
+        return floats * 4;
+    }
+
+    /** Loss of a batch: the weighted mean cross-entropy. Forward only. */
+    public double loss(Batch batch) {
+        checkBatch(batch);
+        pass = Pass.INFERENCE;
+        forward(batch);
+        return crossEntropy(batch, false);
+    }
+
+    /**
+     * Forward and backward: returns the weighted mean cross-entropy and adds its gradient to every
+     * trainable parameter's gradient.
+     */
+    public double forwardBackward(Batch batch) {
+        checkBatch(batch);
+        pass = new Pass(true, seed * 0x9E3779B97F4A7C15L + microSteps++);
+        forward(batch);
+        Arrays.fill(dx, 0f);
+        double loss = crossEntropy(batch, true); // fills dx with d loss / d xOut
+        backward(batch);
+        return loss;
+    }
+
+    /** Per-token losses of the latest call, [B*T] (unweighted). */
+    public float[] tokenLosses() {
+        return losses;
+    }
+
+    private void checkBatch(Batch b) {
+        if (b.batchSize() != B || b.seqLen() != T) {
+            throw new IllegalArgumentException("this trainer takes batches of " + B + " x " + T + ", got " + b.batchSize() + " x " + b.seqLen());
+        }
+        for (int i = 0; i < N; i++) {
+            if (b.inputs()[i] < 0 || b.inputs()[i] >= c.vocabSize() || b.targets()[i] < 0 || b.targets()[i] >= c.vocabSize()) {
+                throw new IllegalArgumentException("token id at " + i + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+            }
+        }
+    }
+
+    // =====================================================================================
+    // forward
+    // =====================================================================================
+
+    private void forward(Batch batch) {
+        Embedding.forward(xIn[0], w.tokenEmbedding, batch.inputs(), N, c.dim());
+        for (int l = 0; l < c.nLayers(); l++) {
+            layerForward(l, l + 1 < c.nLayers() ? xIn[l + 1] : xOut);
+        }
+        int d = c.dim();
+        Threads.parallelFor(N, (from, to) -> RmsNorm.forward(xbFinal, xOut, w.finalNorm, rstdFinal, d, c.normEps(), from, to));
+    }
+
+    private LayerActs acts(int l) {
+        return acts[recompute ? 0 : l];
+    }
+
+    /** One transformer block: xIn[l] -> out. */
+    private void layerForward(int l, float[] out) {
+        LayerActs a = acts(l);
+        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), H = c.nHeads(), hd = c.headDim();
+        float eps = c.normEps();
+        float[] x = xIn[l];
+
+        // attention
+        Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbAttn, x, w.attnNorm[l], a.rstdAttn, d, eps, from, to));
+        LinearSite[] site = sites[l];
+        linear(site[Kind.Q.ordinal()], a.q, a.xbAttn, w.wq[l], d, d);
+        linear(site[Kind.K.ordinal()], a.k, a.xbAttn, w.wk[l], d, kv);
+        linear(site[Kind.V.ordinal()], a.v, a.xbAttn, w.wv[l], d, kv);
+        Threads.parallelFor(N, (from, to) -> {
+            Rope.forward(a.q, ropeCos, ropeSin, H, hd, 0, T, from, to);
+            Rope.forward(a.k, ropeCos, ropeSin, c.nKvHeads(), hd, 0, T, from, to);
+        });
+        Threads.parallelFor(B * H * T, (from, to) ->
+                Attention.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
+        linear(site[Kind.O.ordinal()], a.proj, a.attOut, w.wo[l], d, d);
+        System.arraycopy(x, 0, a.xMid, 0, N * d);
+        Residual.forward(a.xMid, a.proj, 0, N * d);
+
+        // feed-forward
+        Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbFfn, a.xMid, w.ffnNorm[l], a.rstdFfn, d, eps, from, to));
+        linear(site[Kind.GATE.ordinal()], a.gate, a.xbFfn, w.wGate[l], d, h);
+        linear(site[Kind.UP.ordinal()], a.up, a.xbFfn, w.wUp[l], d, h);
+        Threads.parallelFor(N * h, (from, to) -> SwiGlu.forward(a.act, a.gate, a.up, from, to));
+        linear(site[Kind.DOWN.ordinal()], a.proj, a.act, w.wDown[l], h, d);
+        System.arraycopy(a.xMid, 0, out, 0, N * d);
+        Residual.forward(out, a.proj, 0, N * d);
+    }
+
+    /**
+     * Chunked cross-entropy over the final normed states. With {@code grad}, the chunk's logits
+     * gradient flows into dxb (then through the final norm into dx) and into the classifier.
+     */
+    private double crossEntropy(Batch batch, boolean grad) {
+        int d = c.dim(), V = c.vocabSize();
+        double weightSum = batch.weightSum();
+        float scale = grad ? (float) (1.0 / Math.max(weightSum, 1e-12)) : 0f;
+        int chunk = logits.length / V;
+        if (grad) Arrays.fill(dxb, 0f);
+        for (int r0 = 0; r0 < N; r0 += chunk) {
+            int rows = Math.min(chunk, N - r0), off = r0;
+            boolean headHooks = hooks.hasLinear(LM_HEAD);
+            MatmulCpu.forward(logits, 0, xbFinal, r0 * d, w.classifier, 0, rows, d, V);
+            if (headHooks) {
+                System.arraycopy(xbFinal, r0 * d, headIn, 0, rows * d);
+                hooks.linearForward(LM_HEAD, headIn, logits, rows, pass);
+            }
+            float[] chunkLosses = new float[rows];
+            Threads.parallelFor(rows, (from, to) ->
+                    CrossEntropy.forwardBackward(logits, batch.targets(), batch.weights(), off, chunkLosses, V, scale, from, to));
+            System.arraycopy(chunkLosses, 0, losses, r0, rows);
+            if (grad) {
+                MatmulCpu.backwardInput(dxb, r0 * d, logits, 0, w.classifier, 0, rows, d, V);
+                if (gClassifier != null) MatmulCpu.backwardWeight(gClassifier, 0, logits, 0, xbFinal, r0 * d, rows, d, V);
+                if (headHooks) {
+                    Arrays.fill(dHeadIn, 0, rows * d, 0f);
+                    hooks.linearBackward(LM_HEAD, headIn, logits, dHeadIn, rows);
+                    for (int i = 0; i < rows * d; i++) dxb[r0 * d + i] += dHeadIn[i];
+                }
+            }
+        }
+        if (grad) {
+            Threads.parallelFor(N, (from, to) -> RmsNorm.backwardInput(dx, dxb, xOut, w.finalNorm, rstdFinal, d, from, to));
+            if (gFinalNorm != null) {
+                Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gFinalNorm, dxb, xOut, rstdFinal, N, d, from, to));
+            }
+        }
+        double sum = 0;
+        for (int i = 0; i < N; i++) sum += (double) losses[i] * batch.weights()[i];
+        return sum / Math.max(weightSum, 1e-12);
+    }
+
+    /** y [N][out] = x·Wᵀ, then the site's hooks add their deltas. */
+    private void linear(LinearSite site, float[] y, float[] x, float[] weight, int in, int out) {
+        MatmulCpu.forward(y, 0, x, 0, weight, 0, N, in, out);
+        hooks.linearForward(site, x, y, N, pass);
+    }
+
+    /** dx [N][in] += dy·W (+ the hooks' shares); gW += dyᵀ·x when W is trainable; hooks accumulate their own gradients. */
+    private void linearBackward(LinearSite site, float[] dxOut, float[] x, float[] dy, float[] weight, float[] gW, int in, int out) {
+        MatmulCpu.backwardInput(dxOut, 0, dy, 0, weight, 0, N, in, out);
+        if (gW != null) MatmulCpu.backwardWeight(gW, 0, dy, 0, x, 0, N, in, out);
+        hooks.linearBackward(site, x, dy, dxOut, N);
+    }
+
+    // =====================================================================================
+    // backward: the forward read bottom-up
+    // =====================================================================================
+
+    private void backward(Batch batch) {
+        for (int l = c.nLayers() - 1; l >= 0; l--) {
+            if (recompute) layerForward(l, dAttOut); // the output itself is not needed again; dAttOut is free here
+            layerBackward(l);
+        }
+        if (gEmbedding != null) Embedding.backward(gEmbedding, dx, batch.inputs(), N, c.dim());
+    }
+
+    /** dx holds d loss / d (layer l's output); on return it holds d loss / d xIn[l]. */
+    private void layerBackward(int l) {
+        LayerActs a = acts(l);
+        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), H = c.nHeads(), hd = c.headDim();
+        float[] x = xIn[l];
+
+        // feed-forward: out = xMid + (silu(gate) * up) · Wdownᵀ
+        LinearSite[] site = sites[l];
+        Arrays.fill(dAct, 0f);
+        linearBackward(site[Kind.DOWN.ordinal()], dAct, a.act, dx, w.wDown[l], gWDown[l], h, d);
+        Arrays.fill(dGate, 0f);
+        Arrays.fill(dUp, 0f);
+        Threads.parallelFor(N * h, (from, to) -> SwiGlu.backward(dGate, dUp, dAct, a.gate, a.up, from, to));
+        Arrays.fill(dxb, 0f);
+        linearBackward(site[Kind.GATE.ordinal()], dxb, a.xbFfn, dGate, w.wGate[l], gWGate[l], d, h);
+        linearBackward(site[Kind.UP.ordinal()], dxb, a.xbFfn, dUp, w.wUp[l], gWUp[l], d, h);
+        if (gFfnNorm[l] != null) {
+            Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gFfnNorm[l], dxb, a.xMid, a.rstdFfn, N, d, from, to));
+        }
+        Threads.parallelFor(N, (from, to) -> RmsNorm.backwardInput(dx, dxb, a.xMid, w.ffnNorm[l], a.rstdFfn, d, from, to));
+
+        // attention: xMid = x + attention(rope(q), rope(k), v) · Woᵀ
+        Arrays.fill(dAttOut, 0f);
+        linearBackward(site[Kind.O.ordinal()], dAttOut, a.attOut, dx, w.wo[l], gWo[l], d, d);
+        Arrays.fill(dq, 0f);
+        Arrays.fill(dk, 0f);
+        Arrays.fill(dv, 0f);
+        Threads.parallelFor(B * H * T, (from, to) ->
+                Attention.backwardQuery(dq, dScores, dAttOut, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
+        Threads.parallelFor(B * c.nKvHeads(), (from, to) ->
+                Attention.backwardKeyValue(dk, dv, dScores, dAttOut, a.q, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
+        Threads.parallelFor(N, (from, to) -> {
+            Rope.backward(dq, ropeCos, ropeSin, H, hd, 0, T, from, to);
+            Rope.backward(dk, ropeCos, ropeSin, c.nKvHeads(), hd, 0, T, from, to);
+        });
+        Arrays.fill(dxb, 0f);
+        linearBackward(site[Kind.Q.ordinal()], dxb, a.xbAttn, dq, w.wq[l], gWq[l], d, d);
+        linearBackward(site[Kind.K.ordinal()], dxb, a.xbAttn, dk, w.wk[l], gWk[l], d, kv);
+        linearBackward(site[Kind.V.ordinal()], dxb, a.xbAttn, dv, w.wv[l], gWv[l], d, kv);
+        if (gAttnNorm[l] != null) {
+            Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gAttnNorm[l], dxb, x, a.rstdAttn, N, d, from, to));
+        }
+        Threads.parallelFor(N, (from, to) -> RmsNorm.backwardInput(dx, dxb, x, w.attnNorm[l], a.rstdAttn, d, from, to));
+    }
+}
