@@ -51,7 +51,11 @@ final class ConvertCommand implements Callable<Integer> {
         long shard = parseSize(maxShardSize);
         long t0 = System.nanoTime();
         LlamaWeights w = Checkpoints.load(model);
-        Checkpoints.save(w, outPath, fmt, dt, shard);
+        try {
+            Checkpoints.save(w, outPath, fmt, dt, shard);
+        } catch (java.io.IOException e) {
+            throw new UserException("--out: cannot write " + outPath + ": " + e.getMessage(), e);
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         if (json) {
             new Report().put("model", model.toString()).put("out", outPath.toString()).put("format", fmt.name().toLowerCase(Locale.ROOT))

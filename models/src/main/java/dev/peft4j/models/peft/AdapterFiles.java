@@ -131,9 +131,6 @@ public final class AdapterFiles {
         } catch (RuntimeException e) {
             model.unload(name);
             throw e;
-        } catch (IOException e) {
-            model.unload(name);
-            throw new UserException(weights + ": cannot read: " + e.getMessage(), e);
         }
         return installed;
     }
