@@ -38,6 +38,7 @@ PROMPT_TOKENS = 4      # greedy generation: prompt length ...
 NEW_TOKENS = 16        # ... and new tokens
 LOGITS_RTOL = 1e-4     # max |diff| / max |expected|, per position
 MIN_GREEDY_MARGIN = 1e-3  # top-1 minus top-2 logit at each greedy step, so float32 cannot flip it
+CASES = ("a1_tied", "a2_untied", "a3_gqa", "a4_llama3_rope", "a5_bf16", "b1_train_gqa", "b2_train_tied")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +280,15 @@ def write_llama2c(path, cfg, meta):
     path.write_bytes(header + body)
 
 
+def fresh_dir(name):
+    """An empty OUT/name; other folders under OUT are left alone."""
+    d = OUT / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
 def write_json(path, obj):
     path.write_text(json.dumps(obj, indent=2) + "\n")
 
@@ -327,8 +337,7 @@ def forward_case(name, description, cfg, seed, std, layouts, bf16=False, meta=No
     assert generated == generated_meta, f"{name}: greedy differs between layouts"
     assert margin > MIN_GREEDY_MARGIN, f"{name}: greedy step too close to a tie ({margin})"
 
-    d = OUT / name
-    d.mkdir(parents=True)
+    d = fresh_dir(name)
     files = {}
     if "llama2c" in layouts:
         write_llama2c(d / "model.bin", cfg, meta)
@@ -415,8 +424,8 @@ def training_case(name, description, cfg, seed, std):
     assert losses[0] == loss.item()
     assert final_loss < losses[0], f"{name}: training does not reduce the loss"
 
-    d = OUT / name
-    (d / "hf").mkdir(parents=True)
+    d = fresh_dir(name)
+    (d / "hf").mkdir()
     write_json(d / "hf" / "config.json", cfg.hf_config("float32"))
     write_safetensors(d / "hf" / "model.safetensors", hf)
     expected = {
@@ -473,9 +482,6 @@ def main():
     if not torch.__version__.startswith("1.13"):
         print(f"warning: made with torch 1.13 (/usr/bin/python3), this is {torch.__version__}", file=sys.stderr)
     torch.set_num_threads(1)
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
     base = Config(dim=32, hidden=72, layers=2, heads=4, kv_heads=4, vocab=64, seq_len=32, tied=True)
 
     forward_case("a1_tied", "tied embeddings, multi-head attention; llama2.c and HF layouts",
@@ -500,7 +506,7 @@ def main():
                   base, seed=606, std=0.2)
 
     total = 0
-    for f in sorted(OUT.rglob("*")):
+    for f in sorted(f for case in CASES for f in (OUT / case).rglob("*")):
         if f.is_file():
             size = f.stat().st_size
             total += size
