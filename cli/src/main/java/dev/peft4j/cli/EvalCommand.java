@@ -48,7 +48,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         int[] ids = loaded.tokenizer().encode(text, true, false);
         if (ids.length < 2) throw new UserException("--data: " + data + " has no text to evaluate");
-        TextEvaluator.Result r = TextEvaluator.evaluate(loaded.weights(), ids, window, batch);
+        TextEvaluator.Result r = TextEvaluator.evaluate(loaded.weights(), loaded.peft().hooks(), ids, window, batch);
         if (json) {
             new Report().put("model", loaded.name()).put("data", data.toString()).put("tokens", r.tokens()).put("loss", r.loss())
                     .put("perplexity", r.perplexity()).put("seconds", r.seconds()).put("tokens_per_s", r.tokens() / r.seconds())

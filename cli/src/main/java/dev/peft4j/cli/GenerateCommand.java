@@ -1,7 +1,6 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
-import dev.peft4j.models.LlamaModel;
 import dev.peft4j.models.generate.Generator;
 import dev.peft4j.models.generate.Sampling;
 import java.io.PrintWriter;
@@ -52,7 +51,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new UserException(e.getMessage());
         }
         ModelOptions.Loaded loaded = modelOptions.load();
-        Generator generator = new Generator(new LlamaModel(loaded.weights()));
+        Generator generator = new Generator(loaded.peft().inferenceModel());
         if (!json) {
             out.print(prompt);
             out.flush();

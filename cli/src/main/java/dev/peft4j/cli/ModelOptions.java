@@ -7,7 +7,12 @@ import dev.peft4j.models.io.Checkpoints;
 import dev.peft4j.models.tokenizer.ByteTokenizer;
 import dev.peft4j.models.tokenizer.Tokenizer;
 import dev.peft4j.models.tokenizer.Tokenizers;
+import dev.peft4j.models.peft.AdapterFiles;
+import dev.peft4j.models.peft.PeftMethods;
+import dev.peft4j.models.peft.PeftModel;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
@@ -21,14 +26,45 @@ final class ModelOptions {
             description = "tokenizer.model, tokenizer.bin or tokenizer.json. Default: the one beside the model.")
     Path tokenizer;
 
-    /** A loaded model and its tokenizer. */
-    record Loaded(String name, LlamaWeights weights, Tokenizer tokenizer) {}
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "An adapter directory (peft4j's or Hugging Face PEFT's), or one holding several; repeatable.")
+    List<Path> adapters = new ArrayList<>();
+
+    @Option(names = "--merge", description = "Merge the adapters into the base weights (LoRA) instead of running them beside it.")
+    boolean merge;
+
+    @Option(names = "--plugins", paramLabel = "DIR", description = "Also load PEFT method plugins from the jars in DIR.")
+    Path plugins;
+
+    /** A loaded model, its tokenizer and its installed adapters. */
+    record Loaded(String name, LlamaWeights weights, Tokenizer tokenizer, PeftModel peft) {}
+
+    PeftMethods methods() {
+        return PeftMethods.discover(plugins);
+    }
+
+    private Loaded withAdapters(String name, LlamaWeights w, Tokenizer tok) {
+        PeftModel peft = new PeftModel(w, 0);
+        if (!adapters.isEmpty()) {
+            PeftMethods methods = methods();
+            for (Path dir : adapters) AdapterFiles.load(peft, dir, methods);
+            if (merge) {
+                for (PeftModel.Installed i : peft.adapters().values()) {
+                    if (!i.adapter().canMerge()) throw new UserException("--merge: adapter '" + i.name() + "' (" + i.method().name() + ") cannot be merged");
+                    i.adapter().merge();
+                }
+            }
+        } else if (merge) {
+            throw new UserException("--merge needs --adapter");
+        }
+        return new Loaded(name, w, tok, peft);
+    }
 
     Loaded load() {
         if (model == null) {
             Tokenizer tok = tokenizer == null ? new ByteTokenizer() : Tokenizers.load(tokenizer);
             checkVocab(tok, DefaultModel.config().vocabSize(), "the embedded model");
-            return new Loaded("embedded default model (random weights)", DefaultModel.weights(), tok);
+            return withAdapters("embedded default model (random weights)", DefaultModel.weights(), tok);
         }
         if (!Files.exists(model)) throw new UserException("--model: " + model + " does not exist");
         LlamaWeights w = Checkpoints.load(model);
@@ -39,7 +75,7 @@ final class ModelOptions {
         }
         Tokenizer tok = Tokenizers.load(tokPath);
         checkVocab(tok, w.config.vocabSize(), model.toString());
-        return new Loaded(model.toString(), w, tok);
+        return withAdapters(model.toString(), w, tok);
     }
 
     private static void checkVocab(Tokenizer tok, int modelVocab, String model) {

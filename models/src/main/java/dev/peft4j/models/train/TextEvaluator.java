@@ -1,6 +1,7 @@
 package dev.peft4j.models.train;
 
 import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.peft.Hooks;
 import java.util.Arrays;
 
 /**
@@ -20,10 +21,15 @@ public final class TextEvaluator {
     }
 
     public static Result evaluate(LlamaWeights weights, int[] ids, int seqLen, int batchSize) {
+        return evaluate(weights, Hooks.none(weights.config.nLayers()), ids, seqLen, batchSize);
+    }
+
+    /** The same with PEFT hooks (installed adapters) active. */
+    public static Result evaluate(LlamaWeights weights, Hooks hooks, int[] ids, int seqLen, int batchSize) {
         if (ids.length < 2) throw new IllegalArgumentException("need at least two tokens to evaluate, got " + ids.length);
         int windows = (ids.length - 1 + seqLen - 1) / seqLen;
         int B = Math.min(batchSize, windows);
-        LlamaTrainer trainer = new LlamaTrainer(weights, B, seqLen, java.util.Set.of(), true);
+        LlamaTrainer trainer = new LlamaTrainer(weights, hooks, B, seqLen, true, 0, java.util.List.of());
         long t0 = System.nanoTime();
         double total = 0;
         long count = 0;
