@@ -1,6 +1,9 @@
 package dev.peft4j.cli;
 
-import dev.peft4j.api.UserException;
+import dev.peft4j.api.PeftConfig;
+import dev.peft4j.api.PeftMethod;
+import dev.peft4j.models.peft.PeftMethods;
+import dev.peft4j.models.peft.PeftModel;
 import dev.peft4j.kernels.Threads;
 import dev.peft4j.models.LlamaConfig;
 import dev.peft4j.models.LlamaWeights;
@@ -20,7 +23,7 @@ import picocli.CommandLine.Spec;
 final class BenchTrain implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--method", defaultValue = "full", description = "Training method (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "full", description = "Method, or methods joined by + (lora+prefix), each with its default config (default: ${DEFAULT-VALUE}).")
     String method;
 
     @Option(names = "--batch", defaultValue = "8", description = "Sequences per step (default: ${DEFAULT-VALUE}).")
@@ -44,19 +47,22 @@ final class BenchTrain implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        if (!method.equals("full")) throw new UserException("--method: unknown method '" + method + "' (available: full)");
         LlamaConfig c = BenchCommand.stories15M();
         if (seq > c.maxSeqLen()) c = c.withMaxSeqLen(seq);
         LlamaWeights w = LlamaWeights.random(c, 1, 0.02f);
-        LlamaTrainer trainer = new LlamaTrainer(w, batch, seq, LlamaTrainer.ALL, recompute);
-        AdamWOptimizer opt = new AdamWOptimizer(trainer.parameters(), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0);
-        long trainable = trainer.parameters().stream().mapToLong(p -> p.size()).sum();
+        PeftModel peft = new PeftModel(w, 1);
+        PeftMethods methods = PeftMethods.discover(null);
+        for (String name : method.split("\\+")) installDefault(peft, methods.get(name.trim()));
+        LlamaTrainer trainer = peft.trainer(batch, seq, recompute);
+        AdamWOptimizer opt = new AdamWOptimizer(peft.trainableParameters(), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0);
+        long trainable = peft.trainableParameters().stream().mapToLong(p -> p.size()).sum();
+        boolean baseTrains = !trainer.parameters().isEmpty();
         SplittableRandom r = new SplittableRandom(7);
         int n = batch * seq;
         int[] tokens = new int[n + 1];
         for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(c.vocabSize());
         Batch b = Batch.unmasked(batch, seq, java.util.Arrays.copyOf(tokens, n), java.util.Arrays.copyOfRange(tokens, 1, n + 1));
-        double flops = trainFlops(c, batch, seq, true);
+        double flops = trainFlops(c, batch, seq, baseTrains);
         if (!json) {
             out.printf("bench train: method %s, stories15M shape, batch %d x %d, %d threads, %,d trainable parameters%s%n",
                     method, batch, seq, Threads.threads(), trainable, recompute ? ", recompute" : "");
@@ -86,6 +92,10 @@ final class BenchTrain implements Callable<Integer> {
                     med, n / med, flops / med / 1e9, Report.mib(peak), Report.mib(trainer.activationBytes()));
         }
         return 0;
+    }
+
+    private static <C extends PeftConfig> void installDefault(PeftModel peft, PeftMethod<C> m) {
+        peft.install(m, m.defaultConfig());
     }
 
     /**
