@@ -2,6 +2,8 @@ package dev.peft4j.models;
 
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.LinearSite.Kind;
+import dev.peft4j.api.GatedAttentionHook;
+import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.Attention;
 import dev.peft4j.kernels.Embedding;
@@ -29,8 +31,9 @@ public final class LlamaModel {
     private final LlamaWeights weights;
     private final Hooks hooks;
     private final LinearSite[][] sites; // [layer][kind]
-    private final float[] ropeCos; // [maxSeq][hd/2]
-    private final float[] ropeSin; // [maxSeq][hd/2]
+    private final int prefix;      // key/value rows prepended by KV-prefix hooks (prefix tuning), the same in every layer
+    private final float[] ropeCos; // [prefix + maxSeq][hd/2]
+    private final float[] ropeSin; // [prefix + maxSeq][hd/2]
 
     public LlamaModel(LlamaWeights weights) {
         this(weights, Hooks.none(weights.config.nLayers()));
@@ -42,10 +45,11 @@ public final class LlamaModel {
         this.config = weights.config;
         this.hooks = hooks;
         this.sites = sites(config.nLayers());
-        int half = config.headDim() / 2;
-        ropeCos = new float[config.maxSeqLen() * half];
-        ropeSin = new float[config.maxSeqLen() * half];
-        Rope.tables(ropeCos, ropeSin, inverseFrequencies(config), config.maxSeqLen());
+        this.prefix = prefixRows(hooks, config.nLayers());
+        int half = config.headDim() / 2, positions = prefix + config.maxSeqLen();
+        ropeCos = new float[positions * half];
+        ropeSin = new float[positions * half];
+        Rope.tables(ropeCos, ropeSin, inverseFrequencies(config), positions);
     }
 
     public LlamaConfig config() {
@@ -71,6 +75,21 @@ public final class LlamaModel {
         return weights;
     }
 
+    /**
+     * The rows KV-prefix hooks prepend: the same number in every layer (0 without prefix tuning).
+     * Real tokens' positions start after them, as in Hugging Face PEFT's prefix tuning.
+     */
+    public static int prefixRows(Hooks hooks, int layers) {
+        int rows = hooks.prefixRows(0);
+        for (int l = 1; l < layers; l++) {
+            if (hooks.prefixRows(l) != rows) {
+                throw new IllegalArgumentException("KV-prefix hooks add " + rows + " rows to layer 0 but " + hooks.prefixRows(l) + " to layer " + l
+                        + ": every layer must get the same number");
+            }
+        }
+        return rows;
+    }
+
     /** RoPE inverse frequencies [hd/2]: theta^(-2j/hd), with LLaMA 3.1 scaling when configured. */
     public static double[] inverseFrequencies(LlamaConfig c) {
         int hd = c.headDim();
@@ -85,8 +104,9 @@ public final class LlamaModel {
     /** Buffers for generation: the KV cache and the activations of one chunk of tokens. */
     public static final class State {
         final int chunk;
-        final float[][] keyCache;   // [layer][maxSeq][kvDim]
-        final float[][] valueCache; // [layer][maxSeq][kvDim]
+        final int rows;             // prefix + maxSeq: rows of each layer's cache
+        final float[][] keyCache;   // [layer][prefix + maxSeq][kvDim]  prefix rows first, then token p at row prefix + p
+        final float[][] valueCache; // [layer][prefix + maxSeq][kvDim]
         final float[] x;            // [chunk][dim]    residual stream
         final float[] xb;           // [chunk][dim]    normed input of a block
         final float[] q;            // [chunk][dim]
@@ -97,13 +117,14 @@ public final class LlamaModel {
         final float[] proj;         // [chunk][dim]    output of o_proj / down_proj
         final float[] gate;         // [chunk][hidden]
         final float[] up;           // [chunk][hidden]
-        final float[] att;          // [nHeads][chunk][maxSeq]
+        final float[] att;          // [nHeads][chunk][prefix + maxSeq]
         final float[] logits;       // [vocab]         logits of the chunk's last token
         final int[] tokens;         // [chunk]
 
-        State(LlamaConfig c, int chunk) {
+        State(LlamaConfig c, int chunk, int prefix) {
             this.chunk = chunk;
-            int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), S = c.maxSeqLen();
+            int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), S = prefix + c.maxSeqLen();
+            this.rows = S;
             keyCache = new float[c.nLayers()][S * kv];
             valueCache = new float[c.nLayers()][S * kv];
             x = new float[chunk * d];
@@ -129,7 +150,21 @@ public final class LlamaModel {
 
     /** A fresh state whose prompt chunks hold up to 64 tokens (fewer if the context is shorter). */
     public State newState() {
-        return new State(config, Math.min(64, config.maxSeqLen()));
+        State s = new State(config, Math.min(64, config.maxSeqLen()), prefix);
+        if (prefix > 0) {
+            int kv = config.kvDim();
+            for (int l = 0; l < config.nLayers(); l++) {
+                int row = 0;
+                for (KvPrefixHook h : hooks.kvPrefix(l)) {
+                    float[] k = new float[h.rows() * kv], v = new float[h.rows() * kv];
+                    h.keysValues(k, v, Pass.INFERENCE);
+                    System.arraycopy(k, 0, s.keyCache[l], row * kv, k.length);
+                    System.arraycopy(v, 0, s.valueCache[l], row * kv, v.length);
+                    row += h.rows();
+                }
+            }
+        }
+        return s;
     }
 
     /**
@@ -169,7 +204,7 @@ public final class LlamaModel {
         if (pos + n > c.maxSeqLen()) {
             throw new IllegalArgumentException("position " + (pos + n) + " exceeds the context length " + c.maxSeqLen());
         }
-        int d = c.dim(), kv = c.kvDim(), hid = c.hiddenDim(), hd = c.headDim(), H = c.nHeads(), S = c.maxSeqLen();
+        int d = c.dim(), kv = c.kvDim(), hid = c.hiddenDim(), hd = c.headDim(), H = c.nHeads(), S = s.rows, P = prefix;
         float eps = c.normEps();
         for (int i = 0; i < n; i++) {
             if (s.tokens[i] < 0 || s.tokens[i] >= c.vocabSize()) {
@@ -184,13 +219,14 @@ public final class LlamaModel {
             linear(site[Kind.Q.ordinal()], s.q, s.xb, w.wq[l], n, d, d);
             linear(site[Kind.K.ordinal()], s.k, s.xb, w.wk[l], n, d, kv);
             linear(site[Kind.V.ordinal()], s.v, s.xb, w.wv[l], n, d, kv);
-            System.arraycopy(s.k, 0, kc, pos * kv, n * kv);
-            System.arraycopy(s.v, 0, vc, pos * kv, n * kv);
-            Rope.forward(s.q, ropeCos, ropeSin, H, hd, pos, n, 0, n);
+            System.arraycopy(s.k, 0, kc, (P + pos) * kv, n * kv);
+            System.arraycopy(s.v, 0, vc, (P + pos) * kv, n * kv);
+            Rope.forward(s.q, ropeCos, ropeSin, H, hd, P + pos, n, 0, n);
             // rows of the cache from pos: the same rotation, viewed from the cache's start
-            ropeCacheRows(kc, pos, n);
+            ropeCacheRows(kc, P + pos, n, S);
             Threads.parallelFor(H * n, (from, to) ->
-                    Attention.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, pos, S, S, from, to));
+                    Attention.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, P + pos, S, S, from, to));
+            for (GatedAttentionHook g : hooks.gated(l)) g.forward(s.q, s.attOut, n, Pass.INFERENCE);
             linear(site[Kind.O.ordinal()], s.proj, s.attOut, w.wo[l], n, d, d);
             Residual.forward(s.x, s.proj, 0, n * d);
 
@@ -211,9 +247,8 @@ public final class LlamaModel {
         }
     }
 
-    /** RoPE on rows pos..pos+n of a KV cache (the keys just written). */
-    private void ropeCacheRows(float[] cache, int pos, int n) {
-        // Row i of the cache has position i: period = maxSeq, pos0 = 0, rows pos..pos+n.
-        Rope.forward(cache, ropeCos, ropeSin, config.nKvHeads(), config.headDim(), 0, config.maxSeqLen(), pos, pos + n);
+    /** RoPE on cache rows row..row+n (the keys just written); a cache row's index is its position. */
+    private void ropeCacheRows(float[] cache, int row, int n, int rows) {
+        Rope.forward(cache, ropeCos, ropeSin, config.nKvHeads(), config.headDim(), 0, rows, row, row + n);
     }
 }

@@ -1,5 +1,7 @@
 package dev.peft4j.models.train;
 
+import dev.peft4j.api.GatedAttentionHook;
+import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.LinearSite.Kind;
 import dev.peft4j.api.Parameter;
@@ -39,6 +41,10 @@ public final class LlamaTrainer {
     private final LlamaWeights w;
     private final int B, T, N;
     private final boolean recompute;
+    private final int P;                 // key/value rows prepended by KV-prefix hooks (prefix tuning)
+    private final int kvRows;            // P + T: rows of keys and values per sequence
+    private final float[] prefixK, prefixV;    // [P][kvDim] the hooks' rows of the current layer
+    private final float[] dPrefixK, dPrefixV;  // [P][kvDim] their gradient, summed over the batch
     private final Hooks hooks;
     private final LinearSite[][] sites;  // [layer][kind]
     private static final LinearSite LM_HEAD = LinearSite.lmHead();
@@ -63,9 +69,11 @@ public final class LlamaTrainer {
     private final float[] dxb;          // [N][dim]   gradient of a normed block input
     private final float[] dAttOut;      // [N][dim]
     private final float[] dq;           // [N][dim]
-    private final float[] dk;           // [N][kvDim]
-    private final float[] dv;           // [N][kvDim]
-    private final float[] dScores;      // [B][H][T][T]
+    private final float[] dk;           // [B][P+T][kvDim]
+    private final float[] dv;           // [B][P+T][kvDim]
+    private final float[] dkLin;        // [N][kvDim]  gradient of the k projection's output (dk itself when P = 0)
+    private final float[] dvLin;        // [N][kvDim]
+    private final float[] dScores;      // [B][H][T][P+T]
     private final float[] dAct;         // [N][hidden]
     private final float[] dGate;        // [N][hidden]
     private final float[] dUp;          // [N][hidden]
@@ -80,9 +88,11 @@ public final class LlamaTrainer {
         final float[] rstdAttn;   // [N]
         final float[] xbAttn;     // [N][dim]
         final float[] q;          // [N][dim]    after RoPE
-        final float[] k;          // [N][kvDim]  after RoPE
-        final float[] v;          // [N][kvDim]
-        final float[] att;        // [B][H][T][T] attention probabilities
+        final float[] kLin;       // [N][kvDim]  k projection, after RoPE
+        final float[] vLin;       // [N][kvDim]  v projection
+        final float[] k;          // [B][P+T][kvDim]  prefix rows, then kLin (kLin itself when P = 0)
+        final float[] v;          // [B][P+T][kvDim]
+        final float[] att;        // [B][H][T][P+T] attention probabilities
         final float[] attOut;     // [N][dim]
         final float[] xMid;       // [N][dim]    residual stream after attention
         final float[] rstdFfn;    // [N]
@@ -92,14 +102,16 @@ public final class LlamaTrainer {
         final float[] act;        // [N][hidden] silu(gate) * up
         final float[] proj;       // [N][dim]    o_proj / down_proj output
 
-        LayerActs(LlamaConfig c, int B, int T) {
+        LayerActs(LlamaConfig c, int B, int T, int P) {
             int N = B * T, d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
             rstdAttn = new float[N];
             xbAttn = new float[N * d];
             q = new float[N * d];
-            k = new float[N * kv];
-            v = new float[N * kv];
-            att = new float[B * c.nHeads() * T * T];
+            kLin = new float[N * kv];
+            vLin = new float[N * kv];
+            k = P == 0 ? kLin : new float[B * (P + T) * kv];
+            v = P == 0 ? vLin : new float[B * (P + T) * kv];
+            att = new float[B * c.nHeads() * T * (P + T)];
             attOut = new float[N * d];
             xMid = new float[N * d];
             rstdFfn = new float[N];
@@ -151,14 +163,20 @@ public final class LlamaTrainer {
         this.N = B * T;
         this.recompute = recompute;
         int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), L = c.nLayers();
+        this.P = LlamaModel.prefixRows(hooks, c.nLayers());
+        this.kvRows = P + T;
         int half = c.headDim() / 2;
-        ropeCos = new float[T * half];
-        ropeSin = new float[T * half];
-        Rope.tables(ropeCos, ropeSin, LlamaModel.inverseFrequencies(c), T);
+        ropeCos = new float[kvRows * half];
+        ropeSin = new float[kvRows * half];
+        Rope.tables(ropeCos, ropeSin, LlamaModel.inverseFrequencies(c), kvRows);
+        prefixK = new float[P * kv];
+        prefixV = new float[P * kv];
+        dPrefixK = new float[P * kv];
+        dPrefixV = new float[P * kv];
 
         xIn = new float[L][N * d];
         acts = new LayerActs[recompute ? 1 : L];
-        for (int i = 0; i < acts.length; i++) acts[i] = new LayerActs(c, B, T);
+        for (int i = 0; i < acts.length; i++) acts[i] = new LayerActs(c, B, T, P);
         xOut = new float[N * d];
         rstdFinal = new float[N];
         xbFinal = new float[N * d];
@@ -171,9 +189,11 @@ public final class LlamaTrainer {
         dxb = new float[N * d];
         dAttOut = new float[N * d];
         dq = new float[N * d];
-        dk = new float[N * kv];
-        dv = new float[N * kv];
-        dScores = new float[B * c.nHeads() * T * T];
+        dk = new float[B * kvRows * kv];
+        dv = new float[B * kvRows * kv];
+        dkLin = P == 0 ? dk : new float[N * kv];
+        dvLin = P == 0 ? dv : new float[N * kv];
+        dScores = new float[B * c.nHeads() * T * kvRows];
         dAct = new float[N * h];
         dGate = new float[N * h];
         dUp = new float[N * h];
@@ -228,11 +248,12 @@ public final class LlamaTrainer {
         long floats = 0;
         for (float[] a : xIn) floats += a.length;
         for (LayerActs a : acts) {
-            floats += a.rstdAttn.length + a.xbAttn.length + a.q.length + a.k.length + a.v.length + a.att.length + a.attOut.length
+            floats += a.rstdAttn.length + a.xbAttn.length + a.q.length + a.kLin.length + a.vLin.length + (P == 0 ? 0 : a.k.length + a.v.length)
+                    + a.att.length + a.attOut.length
                     + a.xMid.length + a.rstdFfn.length + a.xbFfn.length + a.gate.length + a.up.length + a.act.length + a.proj.length;
         }
         floats += xOut.length + rstdFinal.length + xbFinal.length + logits.length + losses.length + dx.length + dxb.length
-                + dAttOut.length + dq.length + dk.length + dv.length + dScores.length + dAct.length + dGate.length + dUp.length;
+                + dAttOut.length + dq.length + dk.length + dv.length + (P == 0 ? 0 : dkLin.length + dvLin.length) + dScores.length + dAct.length + dGate.length + dUp.length;
         return floats * 4;
     }
 
@@ -302,14 +323,16 @@ public final class LlamaTrainer {
         Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbAttn, x, w.attnNorm[l], a.rstdAttn, d, eps, from, to));
         LinearSite[] site = sites[l];
         linear(site[Kind.Q.ordinal()], a.q, a.xbAttn, w.wq[l], d, d);
-        linear(site[Kind.K.ordinal()], a.k, a.xbAttn, w.wk[l], d, kv);
-        linear(site[Kind.V.ordinal()], a.v, a.xbAttn, w.wv[l], d, kv);
+        linear(site[Kind.K.ordinal()], a.kLin, a.xbAttn, w.wk[l], d, kv);
+        linear(site[Kind.V.ordinal()], a.vLin, a.xbAttn, w.wv[l], d, kv);
         Threads.parallelFor(N, (from, to) -> {
-            Rope.forward(a.q, ropeCos, ropeSin, H, hd, 0, T, from, to);
-            Rope.forward(a.k, ropeCos, ropeSin, c.nKvHeads(), hd, 0, T, from, to);
+            Rope.forward(a.q, ropeCos, ropeSin, H, hd, P, T, from, to);
+            Rope.forward(a.kLin, ropeCos, ropeSin, c.nKvHeads(), hd, P, T, from, to);
         });
+        if (P > 0) withPrefixRows(l, a);
         Threads.parallelFor(B * H * T, (from, to) ->
-                Attention.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
+                Attention.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
+        for (GatedAttentionHook g : hooks.gated(l)) g.forward(a.q, a.attOut, N, pass);
         linear(site[Kind.O.ordinal()], a.proj, a.attOut, w.wo[l], d, d);
         System.arraycopy(x, 0, a.xMid, 0, N * d);
         Residual.forward(a.xMid, a.proj, 0, N * d);
@@ -367,6 +390,46 @@ public final class LlamaTrainer {
         return sum / Math.max(weightSum, 1e-12);
     }
 
+    /** Lays out k, v [B][P+T][kvDim]: the KV-prefix hooks' rows, then each sequence's own keys and values. */
+    private void withPrefixRows(int l, LayerActs a) {
+        int kv = c.kvDim(), row = 0;
+        for (KvPrefixHook h : hooks.kvPrefix(l)) {
+            float[] k = new float[h.rows() * kv], v = new float[h.rows() * kv];
+            h.keysValues(k, v, pass);
+            System.arraycopy(k, 0, prefixK, row * kv, k.length);
+            System.arraycopy(v, 0, prefixV, row * kv, v.length);
+            row += h.rows();
+        }
+        for (int b = 0; b < B; b++) {
+            int base = b * kvRows * kv;
+            System.arraycopy(prefixK, 0, a.k, base, P * kv);
+            System.arraycopy(prefixV, 0, a.v, base, P * kv);
+            System.arraycopy(a.kLin, b * T * kv, a.k, base + P * kv, T * kv);
+            System.arraycopy(a.vLin, b * T * kv, a.v, base + P * kv, T * kv);
+        }
+    }
+
+    /** Splits dk, dv [B][P+T][kvDim] into the projections' gradients and the prefix rows' (summed over the batch, to their hooks). */
+    private void prefixRowsBackward(int l) {
+        int kv = c.kvDim();
+        Arrays.fill(dPrefixK, 0f);
+        Arrays.fill(dPrefixV, 0f);
+        for (int b = 0; b < B; b++) {
+            int base = b * kvRows * kv;
+            for (int i = 0; i < P * kv; i++) {
+                dPrefixK[i] += dk[base + i];
+                dPrefixV[i] += dv[base + i];
+            }
+            System.arraycopy(dk, base + P * kv, dkLin, b * T * kv, T * kv);
+            System.arraycopy(dv, base + P * kv, dvLin, b * T * kv, T * kv);
+        }
+        int row = 0;
+        for (KvPrefixHook h : hooks.kvPrefix(l)) {
+            h.backward(Arrays.copyOfRange(dPrefixK, row * kv, (row + h.rows()) * kv), Arrays.copyOfRange(dPrefixV, row * kv, (row + h.rows()) * kv));
+            row += h.rows();
+        }
+    }
+
     /** y [N][out] = x·Wᵀ, then the site's hooks add their deltas. */
     private void linear(LinearSite site, float[] y, float[] x, float[] weight, int in, int out) {
         MatmulCpu.forward(y, 0, x, 0, weight, 0, N, in, out);
@@ -420,17 +483,19 @@ public final class LlamaTrainer {
         Arrays.fill(dk, 0f);
         Arrays.fill(dv, 0f);
         Threads.parallelFor(B * H * T, (from, to) ->
-                Attention.backwardQuery(dq, dScores, dAttOut, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
+                Attention.backwardQuery(dq, dScores, dAttOut, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
         Threads.parallelFor(B * c.nKvHeads(), (from, to) ->
-                Attention.backwardKeyValue(dk, dv, dScores, dAttOut, a.q, a.att, H, c.nKvHeads(), hd, T, 0, T, T, from, to));
+                Attention.backwardKeyValue(dk, dv, dScores, dAttOut, a.q, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
+        for (GatedAttentionHook g : hooks.gated(l)) g.backward(a.q, dAttOut, dq, N);
+        if (P > 0) prefixRowsBackward(l);
         Threads.parallelFor(N, (from, to) -> {
-            Rope.backward(dq, ropeCos, ropeSin, H, hd, 0, T, from, to);
-            Rope.backward(dk, ropeCos, ropeSin, c.nKvHeads(), hd, 0, T, from, to);
+            Rope.backward(dq, ropeCos, ropeSin, H, hd, P, T, from, to);
+            Rope.backward(dkLin, ropeCos, ropeSin, c.nKvHeads(), hd, P, T, from, to);
         });
         Arrays.fill(dxb, 0f);
         linearBackward(site[Kind.Q.ordinal()], dxb, a.xbAttn, dq, w.wq[l], gWq[l], d, d);
-        linearBackward(site[Kind.K.ordinal()], dxb, a.xbAttn, dk, w.wk[l], gWk[l], d, kv);
-        linearBackward(site[Kind.V.ordinal()], dxb, a.xbAttn, dv, w.wv[l], gWv[l], d, kv);
+        linearBackward(site[Kind.K.ordinal()], dxb, a.xbAttn, dkLin, w.wk[l], gWk[l], d, kv);
+        linearBackward(site[Kind.V.ordinal()], dxb, a.xbAttn, dvLin, w.wv[l], gWv[l], d, kv);
         if (gAttnNorm[l] != null) {
             Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gAttnNorm[l], dxb, x, a.rstdAttn, N, d, from, to));
         }
