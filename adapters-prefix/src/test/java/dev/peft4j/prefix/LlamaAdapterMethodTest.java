@@ -1,0 +1,67 @@
+package dev.peft4j.prefix;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.peft4j.api.PeftMethod;
+import dev.peft4j.api.UserException;
+import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.lora.LoraMethod;
+import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.generate.Generator;
+import dev.peft4j.models.generate.Sampler;
+import dev.peft4j.models.generate.Sampling;
+import dev.peft4j.models.peft.AdapterFiles;
+import dev.peft4j.models.peft.PeftMethodContract;
+import dev.peft4j.models.peft.PeftModel;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LlamaAdapterMethodTest extends PeftMethodContract<AdaptionPromptConfig> {
+    @Override protected PeftMethod<AdaptionPromptConfig> method() { return new LlamaAdapterMethod(); }
+    @Override protected AdaptionPromptConfig config(LlamaConfig model) { return AdaptionPromptConfig.fromLayer(3, 1); }
+
+    @Test
+    void adaptsTheLayersAskedForWithAGatePerHead() {
+        PeftModel m = new PeftModel(base(), 1);
+        m.install(method(), AdaptionPromptConfig.topLayers(3, 1));
+        var p = m.trainableParameters();
+        assertEquals(2, p.size());
+        assertEquals("base_model.model.model.layers.1.self_attn.adaption_prompt", p.get(0).name());
+        assertArrayEquals(new int[]{1, 3, 16}, p.get(0).shape());
+        assertArrayEquals(new int[]{4}, p.get(1).shape());
+        var e = assertThrows(UserException.class, () -> new PeftModel(base(), 1).install(method(), AdaptionPromptConfig.fromLayer(3, 2)));
+        assertEquals("LLaMA-Adapter config: adapter_start_layer 2 does not fit a model with 2 layers", e.getMessage());
+    }
+
+    /** LoRA + prefix + LLaMA-Adapter on one model: one trainer, cached generation, save and load of the combination. */
+    @Test
+    void composesWithLoraAndPrefix(@TempDir Path dir) throws Exception {
+        LlamaWeights w = base();
+        PeftModel m = new PeftModel(w, 1);
+        m.install(new LoraMethod(), LoraConfig.of(2, 4, List.of("q_proj", "v_proj", "down_proj")));
+        m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(2));
+        m.install(method(), AdaptionPromptConfig.fromLayer(3, 0));
+        randomize(m, 12);
+        var model = m.inferenceModel();
+        Generator.Result r = new Generator(model).generate(new int[]{1, 4, 9}, 5, Sampling.greedy(), -1, null);
+        int[] seq = {1, 4, 9};
+        for (int i = 0; i < 5; i++) {
+            int next = Sampler.argmax(model.forwardAll(seq)[seq.length - 1]);
+            assertEquals(next, r.generatedIds()[i], "token " + i);
+            seq = java.util.Arrays.copyOf(seq, seq.length + 1);
+            seq[seq.length - 1] = next;
+        }
+        AdapterFiles.saveAll(m, dir, methods, null);
+        PeftModel loaded = new PeftModel(w, 7);
+        assertEquals(3, AdapterFiles.load(loaded, dir, methods).size());
+        float[][] want = model.forwardAll(seq), got = loaded.inferenceModel().forwardAll(seq);
+        for (int t = 0; t < seq.length; t++) assertArrayEquals(want[t], got[t], "position " + t);
+        var e = assertThrows(UserException.class, () -> m.install("second", new LoraMethod(), LoraConfig.of(2, 4, List.of("k_proj"))));
+        assertEquals("method 'lora' is already installed (as adapter 'lora') and cannot be stacked twice on one model", e.getMessage());
+    }
+}
