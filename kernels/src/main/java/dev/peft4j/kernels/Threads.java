@@ -2,15 +2,19 @@ package dev.peft4j.kernels;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * The CPU backend's thread pool: a fixed set of daemon workers that split a range of indices
- * into contiguous chunks, one per thread, with the calling thread taking the first chunk.
+ * into contiguous chunks, one per thread.
  *
  * <p>Built for many short jobs (a decoded token runs about fifty matmuls of a few tens of
  * microseconds each), so a call allocates nothing and idle workers spin briefly before
- * parking. The thread count is {@code -Dpeft4j.threads} (default: available processors).
+ * parking. Chunks are claimed, not assigned: the calling thread takes the first and then any
+ * chunk no worker has picked up yet, so a worker that is parked or descheduled delays a job
+ * by nothing more than the chunk it already holds. The thread count is
+ * {@code -Dpeft4j.threads} (default: available processors).
  *
  * <p>One job runs at a time. A call made while another is in flight, from any thread,
  * including a nested call from inside a task, runs inline on the calling thread, so nesting
@@ -29,13 +33,17 @@ public final class Threads {
     private static final long SPIN_NANOS = 200_000;
 
     private static final AtomicBoolean BUSY = new AtomicBoolean();
-    private static final AtomicInteger PENDING = new AtomicInteger();
+    /** The job's generation (high 32 bits) and its next unclaimed chunk (low 32 bits). */
+    private static final AtomicLong STATE = new AtomicLong();
+    /** The chunk index of a finished job: above any real chunk count. */
+    private static final int CLOSED = Integer.MAX_VALUE;
+    /** Chunks of the current job that have finished. */
+    private static final AtomicInteger DONE = new AtomicInteger();
     private static final Worker[] WORKERS = new Worker[THREADS - 1];
 
-    // The current job; written by the submitting thread before it bumps the generation.
+    // The current job; written by the submitting thread before it publishes STATE.
     private static RangeTask job;
     private static int jobSize, jobChunks;
-    private static volatile long generation;
     private static volatile Throwable failure;
 
     static {
@@ -68,22 +76,23 @@ public final class Threads {
             jobSize = n;
             jobChunks = chunks;
             failure = null;
-            // Every worker acknowledges every job, even one with fewer chunks than threads, so
-            // none can still be reading this job's fields when the next one is published.
-            PENDING.set(WORKERS.length);
-            generation = generation + 1; // publishes the job fields above
+            DONE.set(0);
+            int gen = (int) (STATE.get() >>> 32) + 1;
+            STATE.set((long) gen << 32); // publishes the job fields above
             for (Worker worker : WORKERS)
                 if (worker.parked) LockSupport.unpark(worker);
             Throwable mine = null;
             try {
-                task.run(0, chunkEnd(0, n, chunks));
+                runChunks(gen, task, n, chunks);
             } catch (Throwable t) {
                 mine = t;
             }
-            awaitWorkers();
+            awaitDone(chunks);
+            // Close the job before its fields are reused: a late worker holding this generation
+            // then finds no chunk to claim, whatever chunk count the next job has.
+            STATE.getAndSet((long) gen << 32 | CLOSED);
             job = null;
-            Throwable theirs = failure;
-            if (mine == null) mine = theirs;
+            if (mine == null) mine = failure;
             if (mine instanceof RuntimeException e) throw e;
             if (mine instanceof Error e) throw e;
         } finally {
@@ -91,64 +100,75 @@ public final class Threads {
         }
     }
 
-    private static int chunkEnd(int c, int n, int chunks) {
-        return (int) ((long) n * (c + 1) / chunks);
-    }
-
-    private static void awaitWorkers() {
-        long start = 0;
-        int spins = 0;
-        while (PENDING.get() != 0) {
-            Thread.onSpinWait();
-            if (++spins == 1 << 12) {
-                spins = 0;
-                long now = System.nanoTime();
-                if (start == 0) start = now;
-                else if (now - start > SPIN_NANOS) Thread.yield();
+    /** Claims and runs chunks of job {@code gen} until none is left; a chunk's exception escapes. */
+    private static void runChunks(int gen, RangeTask task, int n, int chunks) {
+        while (true) {
+            long s = STATE.get();
+            int c = (int) s;
+            if ((int) (s >>> 32) != gen || c >= chunks) return;
+            if (!STATE.compareAndSet(s, s + 1)) continue;
+            // A successful claim proves the job is still gen, so task, n and chunks are its own.
+            try {
+                task.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
+            } finally {
+                DONE.incrementAndGet();
             }
         }
     }
 
-    /** Worker {@code index} runs chunk {@code index} of each job that has more chunks than that. */
+    private static void awaitDone(int chunks) {
+        long start = 0;
+        int spins = 0;
+        while (DONE.get() != chunks) {
+            Thread.onSpinWait();
+            if (++spins == 1 << 10) {
+                spins = 0;
+                long now = System.nanoTime();
+                if (start == 0) start = now;
+                else if (now - start > SPIN_NANOS) Thread.yield(); // the worker holding a chunk may be descheduled
+            }
+        }
+    }
+
+    /** A worker joins each new job and claims chunks until none is left. */
     private static final class Worker extends Thread {
-        private final int index;
         volatile boolean parked;
 
         Worker(int index) {
             super("peft4j-worker-" + index);
-            this.index = index;
             setDaemon(true);
         }
 
         @Override
         public void run() {
-            long seen = 0;
+            int seen = 0;
             while (true) {
                 seen = awaitJob(seen);
-                int chunks = jobChunks, n = jobSize;
+                // Read after STATE showed generation `seen`: these are that job's fields or a later one's,
+                // and runChunks only uses them after a claim that proves the job is still `seen`.
+                RangeTask task = job;
+                int n = jobSize, chunks = jobChunks;
                 try {
-                    if (index < chunks) job.run(chunkEnd(index - 1, n, chunks), chunkEnd(index, n, chunks));
+                    runChunks(seen, task, n, chunks);
                 } catch (Throwable t) {
                     failure = t;
-                } finally {
-                    PENDING.decrementAndGet();
                 }
             }
         }
 
-        /** Spins, then parks, until the generation moves past {@code seen}; returns the new one. */
-        private long awaitJob(long seen) {
+        /** Spins, then parks, until a generation other than {@code seen} is published; returns it. */
+        private int awaitJob(int seen) {
             long start = System.nanoTime();
             int spins = 0;
             while (true) {
-                long g = generation;
+                int g = (int) (STATE.get() >>> 32);
                 if (g != seen) return g;
                 Thread.onSpinWait();
                 if (++spins < 1 << 8) continue;
                 spins = 0;
                 if (System.nanoTime() - start < SPIN_NANOS) continue;
-                parked = true; // then re-check: the submitter writes generation, then reads parked
-                if (generation == seen) LockSupport.park(this);
+                parked = true; // then re-check: the submitter publishes STATE, then reads parked
+                if ((int) (STATE.get() >>> 32) == seen) LockSupport.park(this);
                 parked = false;
             }
         }
