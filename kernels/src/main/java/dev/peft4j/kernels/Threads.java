@@ -81,26 +81,21 @@ public final class Threads {
             STATE.set((long) gen << 32); // publishes the job fields above
             for (Worker worker : WORKERS)
                 if (worker.parked) LockSupport.unpark(worker);
-            Throwable mine = null;
-            try {
-                runChunks(gen, task, n, chunks);
-            } catch (Throwable t) {
-                mine = t;
-            }
+            runChunks(gen, task, n, chunks);
             awaitDone(chunks);
             // Close the job before its fields are reused: a late worker holding this generation
             // then finds no chunk to claim, whatever chunk count the next job has.
             STATE.getAndSet((long) gen << 32 | CLOSED);
             job = null;
-            if (mine == null) mine = failure;
-            if (mine instanceof RuntimeException e) throw e;
-            if (mine instanceof Error e) throw e;
+            Throwable t = failure;
+            if (t instanceof RuntimeException e) throw e;
+            if (t instanceof Error e) throw e;
         } finally {
             BUSY.set(false);
         }
     }
 
-    /** Claims and runs chunks of job {@code gen} until none is left; a chunk's exception escapes. */
+    /** Claims and runs chunks of job {@code gen} until none is left; records a chunk's exception. */
     private static void runChunks(int gen, RangeTask task, int n, int chunks) {
         while (true) {
             long s = STATE.get();
@@ -110,9 +105,10 @@ public final class Threads {
             // A successful claim proves the job is still gen, so task, n and chunks are its own.
             try {
                 task.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
-            } finally {
-                DONE.incrementAndGet();
+            } catch (Throwable t) {
+                if (failure == null) failure = t; // before DONE, so the caller sees it
             }
+            DONE.incrementAndGet();
         }
     }
 
@@ -146,13 +142,7 @@ public final class Threads {
                 seen = awaitJob(seen);
                 // Read after STATE showed generation `seen`: these are that job's fields or a later one's,
                 // and runChunks only uses them after a claim that proves the job is still `seen`.
-                RangeTask task = job;
-                int n = jobSize, chunks = jobChunks;
-                try {
-                    runChunks(seen, task, n, chunks);
-                } catch (Throwable t) {
-                    failure = t;
-                }
+                runChunks(seen, job, jobSize, jobChunks);
             }
         }
 
