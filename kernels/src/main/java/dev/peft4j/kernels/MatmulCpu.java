@@ -156,10 +156,11 @@ public final class MatmulCpu {
                                   float[] b, int bOff, int brs, int bcs, int k,
                                   int m0, int m1, int n0, int n1) {
         int paOff = KC * NC; // packed A follows packed B in the scratch buffer
+        int kBlocks = (k + KC - 1) / KC, kStep = (k + kBlocks - 1) / kBlocks; // even K blocks, each <= KC
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+            for (int pc = 0; pc < k; pc += kStep) {
+                int kc = Math.min(kStep, k - pc);
                 boolean add = accumulate || pc > 0;
                 packB(scratch, b, bOff, brs, bcs, pc, kc, jc, nc);
                 for (int ic = m0; ic < m1; ic += MC) {
