@@ -36,8 +36,9 @@ public final class MatmulCpu {
     /** Below this many multiply-adds a call stays on the calling thread. */
     private static final long PARALLEL_MIN_MACS = 1 << 15;
 
-    /** Per-thread packing buffers: [KC*NC] packed B, then [MC*KC] packed A. */
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[KC * (NC + MC)]);
+    /** Per-thread buffers: [KC*NC] packed B, [MC*KC] packed A, then [NR] for a partial tile row. */
+    private static final int PA = KC * NC, EDGE = KC * (NC + MC);
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[EDGE + NR]);
 
     private MatmulCpu() {}
 
@@ -136,26 +137,36 @@ public final class MatmulCpu {
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         if (m <= 0 || nn <= 0 || k <= 0) return;
+        if (nn < NR && m > nn) // few columns (a LoRA rank): compute Cᵀ = Bᵀ·Aᵀ, so the long side fills the vectors
+            gemm(c, cOff, 1, ldc, accumulate, b, bOff, bcs, brs, a, aOff, acs, ars, nn, m, k);
+        else
+            gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
+    }
+
+    /** As above with C(i,j) = c[cOff + i*crs + j*ccs]. */
+    private static void gemm(float[] c, int cOff, int crs, int ccs, boolean accumulate,
+                             float[] a, int aOff, int ars, int acs,
+                             float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         int mBlocks = (m + MR - 1) / MR, nPanels = (nn + NR - 1) / NR;
         boolean splitRows = mBlocks >= nPanels || mBlocks >= 4 * Threads.threads();
         Threads.RangeTask task = (from, to) -> {
             float[] scratch = SCRATCH.get();
             if (splitRows)
-                gemmBlock(scratch, c, cOff, ldc, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
+                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
                         from * MR, Math.min(m, to * MR), 0, nn);
             else
-                gemmBlock(scratch, c, cOff, ldc, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
+                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
                         0, m, from * NR, Math.min(nn, to * NR));
         };
         run(splitRows ? mBlocks : nPanels, (long) m * nn * k, task);
     }
 
     /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */
-    private static void gemmBlock(float[] scratch, float[] c, int cOff, int ldc, boolean accumulate,
+    private static void gemmBlock(float[] scratch, float[] c, int cOff, int crs, int ccs, boolean accumulate,
                                   float[] a, int aOff, int ars, int acs,
                                   float[] b, int bOff, int brs, int bcs, int k,
                                   int m0, int m1, int n0, int n1) {
-        int paOff = KC * NC; // packed A follows packed B in the scratch buffer
+        int paOff = PA;
         int kBlocks = (k + KC - 1) / KC, kStep = (k + kBlocks - 1) / kBlocks; // even K blocks, each <= KC
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
@@ -170,7 +181,7 @@ public final class MatmulCpu {
                         int cols = Math.min(NR, nc - jr), bBase = jr * kc;
                         for (int ir = 0; ir < mc; ir += MR)
                             kernel(scratch, paOff + ir * kc, bBase, kc,
-                                    c, cOff + (ic + ir) * ldc + jc + jr, ldc, Math.min(MR, mc - ir), cols, add);
+                                    c, cOff + (ic + ir) * crs + (jc + jr) * ccs, crs, ccs, Math.min(MR, mc - ir), cols, add);
                     }
                 }
             }
@@ -184,19 +195,11 @@ public final class MatmulCpu {
     private static void packB(float[] pb, float[] b, int bOff, int brs, int bcs, int pc, int kc, int jc, int nc) {
         for (int jr = 0; jr < nc; jr += NR) {
             int base = jr * kc, cols = Math.min(NR, nc - jr);
-            if (bcs == 1) {
+            if (bcs == 1 && cols == NR) {
                 int src = bOff + pc * brs + jc + jr;
-                if (cols == NR) {
-                    for (int kk = 0; kk < kc; kk++, src += brs) {
-                        FloatVector.fromArray(S, b, src).intoArray(pb, base + kk * NR);
-                        FloatVector.fromArray(S, b, src + L).intoArray(pb, base + kk * NR + L);
-                    }
-                } else {
-                    VectorMask<Float> m0 = S.indexInRange(0, cols), m1 = S.indexInRange(L, cols);
-                    for (int kk = 0; kk < kc; kk++, src += brs) {
-                        FloatVector.fromArray(S, b, src, m0).intoArray(pb, base + kk * NR);
-                        FloatVector.fromArray(S, b, src + L, m1).intoArray(pb, base + kk * NR + L);
-                    }
+                for (int kk = 0; kk < kc; kk++, src += brs) {
+                    FloatVector.fromArray(S, b, src).intoArray(pb, base + kk * NR);
+                    FloatVector.fromArray(S, b, src + L).intoArray(pb, base + kk * NR + L);
                 }
             } else {
                 for (int j = 0; j < NR; j++) {
@@ -231,7 +234,7 @@ public final class MatmulCpu {
 
     /** The MR×NR register tile over packed A (at aBase) and packed B (at bBase), kc deep. */
     private static void kernel(float[] p, int aBase, int bBase, int kc,
-                               float[] c, int cBase, int ldc, int rows, int cols, boolean add) {
+                               float[] c, int cBase, int crs, int ccs, int rows, int cols, boolean add) {
         FloatVector z = FloatVector.zero(S);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z,
                 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
@@ -245,17 +248,22 @@ public final class MatmulCpu {
             a = FloatVector.broadcast(S, p[ai + 4]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
             a = FloatVector.broadcast(S, p[ai + 5]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
-        storeRow(c, cBase, c00, c01, cols, add);
-        if (rows > 1) storeRow(c, cBase + ldc, c10, c11, cols, add);
-        if (rows > 2) storeRow(c, cBase + 2 * ldc, c20, c21, cols, add);
-        if (rows > 3) storeRow(c, cBase + 3 * ldc, c30, c31, cols, add);
-        if (rows > 4) storeRow(c, cBase + 4 * ldc, c40, c41, cols, add);
-        if (rows > 5) storeRow(c, cBase + 5 * ldc, c50, c51, cols, add);
+        storeRow(c, cBase, ccs, c00, c01, cols, add, p);
+        if (rows > 1) storeRow(c, cBase + crs, ccs, c10, c11, cols, add, p);
+        if (rows > 2) storeRow(c, cBase + 2 * crs, ccs, c20, c21, cols, add, p);
+        if (rows > 3) storeRow(c, cBase + 3 * crs, ccs, c30, c31, cols, add, p);
+        if (rows > 4) storeRow(c, cBase + 4 * crs, ccs, c40, c41, cols, add, p);
+        if (rows > 5) storeRow(c, cBase + 5 * crs, ccs, c50, c51, cols, add, p);
     }
 
-    /** Writes (or adds) the first {@code cols} lanes of v0:v1 to c[off..]. */
-    private static void storeRow(float[] c, int off, FloatVector v0, FloatVector v1, int cols, boolean add) {
-        if (cols == NR) {
+    /**
+     * Writes (or adds) the first {@code cols} lanes of v0:v1 to c[off + j*ccs]. A partial or
+     * strided row goes through the scratch buffer's edge slot (masked stores are slow when
+     * masks vary).
+     */
+    private static void storeRow(float[] c, int off, int ccs, FloatVector v0, FloatVector v1, int cols, boolean add,
+                                 float[] scratch) {
+        if (cols == NR && ccs == 1) {
             if (add) {
                 v0 = v0.add(FloatVector.fromArray(S, c, off));
                 v1 = v1.add(FloatVector.fromArray(S, c, off + L));
@@ -263,13 +271,10 @@ public final class MatmulCpu {
             v0.intoArray(c, off);
             v1.intoArray(c, off + L);
         } else {
-            VectorMask<Float> m0 = S.indexInRange(0, cols), m1 = S.indexInRange(L, cols);
-            if (add) {
-                v0 = v0.add(FloatVector.fromArray(S, c, off, m0));
-                v1 = v1.add(FloatVector.fromArray(S, c, off + L, m1));
-            }
-            v0.intoArray(c, off, m0);
-            v1.intoArray(c, off + L, m1);
+            v0.intoArray(scratch, EDGE);
+            v1.intoArray(scratch, EDGE + L);
+            if (add) for (int j = 0; j < cols; j++) c[off + j * ccs] += scratch[EDGE + j];
+            else for (int j = 0; j < cols; j++) c[off + j * ccs] = scratch[EDGE + j];
         }
     }
 }

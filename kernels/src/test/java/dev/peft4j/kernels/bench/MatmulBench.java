@@ -57,6 +57,8 @@ public class MatmulBench {
         "cpu:backwardWeight:2048:288:288", "plain:backwardWeight:2048:288:288",
         "cpu:backwardWeight:2048:288:768",
         "cpu:backwardWeight:2048:288:32000",
+        // LoRA rank 8 on a 288-wide projection: h = x·Aᵀ, and dh = dy·B
+        "cpu:forward:2048:288:8", "cpu:backwardInput:2048:8:288",
     })
     public String shape;
 
