@@ -1,5 +1,6 @@
 package dev.peft4j.kernels;
 
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -14,15 +15,20 @@ import jdk.incubator.vector.VectorSpecies;
  * <ul>
  *   <li><b>Dot rows</b>, for the forward with few rows of x (decoding is n = 1): four rows of
  *       w against one row of x per pass, so the weights stream from memory once; split over
- *       output rows. This is bound by memory bandwidth, as a matvec should be.
+ *       output rows. This is bound by memory bandwidth, as a matvec should be. The forward
+ *       with few rows of w (a LoRA down-projection, rank 8) uses it too, split over rows of x.
  *   <li><b>Packed GEMM</b>, for everything else: {@code C[m][n] (+)= A[m][k]·B[k][n]} where A
  *       and B are read through strides, so the three ops are the same loop nest with different
  *       strides (forward B = wᵀ, backwardInput B = w, backwardWeight A = dyᵀ). Blocks of B
  *       ({@code KC×NC}, sized for L2) and A ({@code MC×KC}) are copied into contiguous panels,
  *       and a 6-row × 2-vector register tile does broadcast-FMAs over them (12 accumulators,
- *       2 vector loads and 6 broadcasts per 12 FMAs). Threads split the rows of C, or its
- *       columns when there are few rows; each C element is written by one thread only.
+ *       2 vector loads and 6 broadcasts per 12 FMAs). A product with fewer columns than a tile
+ *       (a LoRA rank of 8) is computed transposed, Cᵀ = Bᵀ·Aᵀ, so its long side fills the
+ *       vectors. Threads split the rows of C, or its columns when there are few rows; each C
+ *       element is written by one thread only, so gradients accumulate without races.
  * </ul>
+ *
+ * <p>All buffers are per thread and allocated once; a call allocates only its task lambda.
  */
 public final class MatmulCpu {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -31,7 +37,7 @@ public final class MatmulCpu {
     private static final int MR = 6, NR = 2 * L;
     /** Cache blocks: a packed B block is KC×NC (L2), a packed A block MC×KC. */
     private static final int KC = 256, MC = 16 * MR, NC = 16 * NR;
-    /** The forward takes the dot-row kernel up to this many rows of x. */
+    /** The forward takes the dot-row kernel up to this many rows of x (or for fewer than NR outputs). */
     private static final int DOT_MAX_ROWS = 4;
     /** Below this many multiply-adds a call stays on the calling thread. */
     private static final long PARALLEL_MIN_MACS = 1 << 15;
@@ -47,13 +53,17 @@ public final class MatmulCpu {
                                int n, int in, int out) {
         if (n <= 0 || out <= 0) return;
         if (in <= 0) {
-            java.util.Arrays.fill(y, yOff, yOff + n * out, 0f);
-        } else if (n <= DOT_MAX_ROWS) {
-            int groups = (out + 3) / 4;
+            Arrays.fill(y, yOff, yOff + n * out, 0f);
+        } else if (n <= DOT_MAX_ROWS) { // decode: split the weight rows
             Threads.RangeTask task = (from, to) -> {
-                for (int g = from; g < to; g++) dotRows(y, yOff, x, xOff, w, wOff, n, in, out, 4 * g);
+                for (int g = from; g < to; g++) dotRows(y, yOff, x, xOff, w, wOff, 0, n, in, out, 4 * g);
             };
-            run(groups, (long) n * in * out, task);
+            run((out + 3) / 4, (long) n * in * out, task);
+        } else if (out < NR) { // a few weight rows (a LoRA down-projection): split the rows of x
+            Threads.RangeTask task = (from, to) -> {
+                for (int o = 0; o < out; o += 4) dotRows(y, yOff, x, xOff, w, wOff, from, to, in, out, o);
+            };
+            run(n, (long) n * in * out, task);
         } else {
             gemm(y, yOff, out, false, x, xOff, in, 1, w, wOff, 1, in, n, out, in);
         }
@@ -78,17 +88,17 @@ public final class MatmulCpu {
 
     // ---------------------------------------------------------------- dot rows (few rows of x)
 
-    /** y[i][o0..o0+3] for every row i of x: up to four rows of w, each read from memory once. */
+    /** y[i][o0..o0+3] for rows i in [i0, i1) of x: up to four rows of w, read from memory once. */
     private static void dotRows(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff,
-                                int n, int in, int out, int o0) {
+                                int i0, int i1, int in, int out, int o0) {
         if (o0 + 4 > out) {
             for (int o = o0; o < out; o++)
-                for (int i = 0; i < n; i++) y[yOff + i * out + o] = dot(x, xOff + i * in, w, wOff + o * in, in);
+                for (int i = i0; i < i1; i++) y[yOff + i * out + o] = dot(x, xOff + i * in, w, wOff + o * in, in);
             return;
         }
         int w0 = wOff + o0 * in, w1 = w0 + in, w2 = w1 + in, w3 = w2 + in;
         int bound = S.loopBound(in);
-        for (int i = 0; i < n; i++) {
+        for (int i = i0; i < i1; i++) {
             int xi = xOff + i * in;
             FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
             int k = 0;
