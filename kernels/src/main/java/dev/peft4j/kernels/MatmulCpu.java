@@ -176,7 +176,6 @@ public final class MatmulCpu {
                                   float[] a, int aOff, int ars, int acs,
                                   float[] b, int bOff, int brs, int bcs, int k,
                                   int m0, int m1, int n0, int n1) {
-        int paOff = PA;
         int kBlocks = (k + KC - 1) / KC, kStep = (k + kBlocks - 1) / kBlocks; // even K blocks, each <= KC
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
@@ -186,11 +185,11 @@ public final class MatmulCpu {
                 packB(scratch, b, bOff, brs, bcs, pc, kc, jc, nc);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
-                    packA(scratch, paOff, a, aOff, ars, acs, ic, mc, pc, kc);
+                    packA(scratch, PA, a, aOff, ars, acs, ic, mc, pc, kc);
                     for (int jr = 0; jr < nc; jr += NR) {
                         int cols = Math.min(NR, nc - jr), bBase = jr * kc;
                         for (int ir = 0; ir < mc; ir += MR)
-                            kernel(scratch, paOff + ir * kc, bBase, kc,
+                            kernel(scratch, PA + ir * kc, bBase, kc,
                                     c, cOff + (ic + ir) * crs + (jc + jr) * ccs, crs, ccs, Math.min(MR, mc - ir), cols, add);
                     }
                 }
