@@ -1,37 +1,289 @@
 package dev.peft4j.kernels;
 
-/** TEMPORARY stand-in; replaced by the matmul branch's Vector API kernels. */
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The CPU fast path of {@link Matmul}: same methods, same layouts, same results up to float
+ * rounding. {@code x [n][in]}, {@code w [out][in]}, {@code y [n][out]}, all row-major from
+ * their offsets.
+ *
+ * <p>Two kernels behind the three ops:
+ * <ul>
+ *   <li><b>Dot rows</b>, for the forward with few rows of x (decoding is n = 1): four rows of
+ *       w against one row of x per pass, so the weights stream from memory once; split over
+ *       output rows. This is bound by memory bandwidth, as a matvec should be. The forward
+ *       with few rows of w (a LoRA down-projection, rank 8) uses it too, split over rows of x.
+ *   <li><b>Packed GEMM</b>, for everything else: {@code C[m][n] (+)= A[m][k]·B[k][n]} where A
+ *       and B are read through strides, so the three ops are the same loop nest with different
+ *       strides (forward B = wᵀ, backwardInput B = w, backwardWeight A = dyᵀ). Blocks of B
+ *       ({@code KC×NC}, sized for L2) and A ({@code MC×KC}) are copied into contiguous panels,
+ *       and a 6-row × 2-vector register tile does broadcast-FMAs over them (12 accumulators,
+ *       2 vector loads and 6 broadcasts per 12 FMAs). A product with fewer columns than a tile
+ *       (a LoRA rank of 8) is computed transposed, Cᵀ = Bᵀ·Aᵀ, so its long side fills the
+ *       vectors. Threads split the rows of C, or its columns when there are few rows; each C
+ *       element is written by one thread only, so gradients accumulate without races.
+ * </ul>
+ *
+ * <p>All buffers are per thread and allocated once; a call allocates only its task lambda.
+ */
 public final class MatmulCpu {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Register tile: MR rows of C by NR = 2 vectors of columns. */
+    private static final int MR = 6, NR = 2 * L;
+    /** Cache blocks: a packed B block is KC×NC (L2), a packed A block MC×KC. */
+    private static final int KC = 256, MC = 16 * MR, NC = 16 * NR;
+    /** The forward takes the dot-row kernel up to this many rows of x (or for fewer than NR outputs). */
+    private static final int DOT_MAX_ROWS = 4;
+    /** Below this many multiply-adds a call stays on the calling thread. */
+    private static final long PARALLEL_MIN_MACS = 1 << 15;
+
+    /** Per-thread buffers: [KC*NC] packed B, [MC*KC] packed A, then [NR] for a partial tile row. */
+    private static final int PA = KC * NC, EDGE = KC * (NC + MC);
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[EDGE + NR]);
+
     private MatmulCpu() {}
 
-    public static void forward(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff, int n, int in, int out) {
-        Threads.parallelFor(out, (lo, hi) -> {
-            for (int i = 0; i < n; i++)
-                for (int o = lo; o < hi; o++) {
-                    float s = 0;
-                    for (int k = 0; k < in; k++) s += x[xOff + i * in + k] * w[wOff + o * in + k];
-                    y[yOff + i * out + o] = s;
-                }
-        });
+    /** y = x·wᵀ, overwriting y. y[n][out], x[n][in], w[out][in]. */
+    public static void forward(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff,
+                               int n, int in, int out) {
+        if (n <= 0 || out <= 0) return;
+        if (in <= 0) {
+            Arrays.fill(y, yOff, yOff + n * out, 0f);
+        } else if (n <= DOT_MAX_ROWS) { // decode: split the weight rows
+            Threads.RangeTask task = (from, to) -> {
+                for (int g = from; g < to; g++) dotRows(y, yOff, x, xOff, w, wOff, 0, n, in, out, 4 * g);
+            };
+            run((out + 3) / 4, (long) n * in * out, task);
+        } else if (out < NR) { // a few weight rows (a LoRA down-projection): split the rows of x
+            Threads.RangeTask task = (from, to) -> {
+                for (int o = 0; o < out; o += 4) dotRows(y, yOff, x, xOff, w, wOff, from, to, in, out, o);
+            };
+            run(n, (long) n * in * out, task);
+        } else {
+            gemm(y, yOff, out, false, x, xOff, in, 1, w, wOff, 1, in, n, out, in);
+        }
     }
 
-    public static void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, float[] w, int wOff, int n, int in, int out) {
-        Threads.parallelFor(n, (lo, hi) -> {
-            for (int i = lo; i < hi; i++)
-                for (int o = 0; o < out; o++) {
-                    float g = dy[dyOff + i * out + o];
-                    for (int k = 0; k < in; k++) dx[dxOff + i * in + k] += g * w[wOff + o * in + k];
-                }
-        });
+    /** dx += dy·w. dx[n][in], dy[n][out], w[out][in]. */
+    public static void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, float[] w, int wOff,
+                                     int n, int in, int out) {
+        gemm(dx, dxOff, in, true, dy, dyOff, out, 1, w, wOff, in, 1, n, in, out);
     }
 
-    public static void backwardWeight(float[] dw, int dwOff, float[] dy, int dyOff, float[] x, int xOff, int n, int in, int out) {
-        Threads.parallelFor(out, (lo, hi) -> {
-            for (int o = lo; o < hi; o++)
-                for (int i = 0; i < n; i++) {
-                    float g = dy[dyOff + i * out + o];
-                    for (int k = 0; k < in; k++) dw[dwOff + o * in + k] += g * x[xOff + i * in + k];
+    /** dw += dyᵀ·x. dw[out][in], dy[n][out], x[n][in]. */
+    public static void backwardWeight(float[] dw, int dwOff, float[] dy, int dyOff, float[] x, int xOff,
+                                      int n, int in, int out) {
+        gemm(dw, dwOff, in, true, dy, dyOff, 1, out, x, xOff, in, 1, out, in, n);
+    }
+
+    private static void run(int parts, long macs, Threads.RangeTask task) {
+        if (macs < PARALLEL_MIN_MACS) task.run(0, parts);
+        else Threads.parallelFor(parts, task);
+    }
+
+    // ---------------------------------------------------------------- dot rows (few rows of x)
+
+    /** y[i][o0..o0+3] for rows i in [i0, i1) of x: up to four rows of w, read from memory once. */
+    private static void dotRows(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff,
+                                int i0, int i1, int in, int out, int o0) {
+        if (o0 + 4 > out) {
+            for (int o = o0; o < out; o++)
+                for (int i = i0; i < i1; i++) y[yOff + i * out + o] = dot(x, xOff + i * in, w, wOff + o * in, in);
+            return;
+        }
+        int w0 = wOff + o0 * in, w1 = w0 + in, w2 = w1 + in, w3 = w2 + in;
+        int bound = S.loopBound(in);
+        for (int i = i0; i < i1; i++) {
+            int xi = xOff + i * in;
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            int k = 0;
+            for (; k < bound; k += L) {
+                FloatVector xv = FloatVector.fromArray(S, x, xi + k);
+                s0 = FloatVector.fromArray(S, w, w0 + k).fma(xv, s0);
+                s1 = FloatVector.fromArray(S, w, w1 + k).fma(xv, s1);
+                s2 = FloatVector.fromArray(S, w, w2 + k).fma(xv, s2);
+                s3 = FloatVector.fromArray(S, w, w3 + k).fma(xv, s3);
+            }
+            if (k < in) {
+                VectorMask<Float> m = S.indexInRange(k, in);
+                FloatVector xv = FloatVector.fromArray(S, x, xi + k, m);
+                s0 = FloatVector.fromArray(S, w, w0 + k, m).fma(xv, s0);
+                s1 = FloatVector.fromArray(S, w, w1 + k, m).fma(xv, s1);
+                s2 = FloatVector.fromArray(S, w, w2 + k, m).fma(xv, s2);
+                s3 = FloatVector.fromArray(S, w, w3 + k, m).fma(xv, s3);
+            }
+            int yi = yOff + i * out + o0;
+            y[yi] = s0.reduceLanes(VectorOperators.ADD);
+            y[yi + 1] = s1.reduceLanes(VectorOperators.ADD);
+            y[yi + 2] = s2.reduceLanes(VectorOperators.ADD);
+            y[yi + 3] = s3.reduceLanes(VectorOperators.ADD);
+        }
+    }
+
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        FloatVector s = FloatVector.zero(S);
+        int k = 0;
+        for (int bound = S.loopBound(len); k < bound; k += L)
+            s = FloatVector.fromArray(S, a, aOff + k).fma(FloatVector.fromArray(S, b, bOff + k), s);
+        if (k < len) {
+            VectorMask<Float> m = S.indexInRange(k, len);
+            s = FloatVector.fromArray(S, a, aOff + k, m).fma(FloatVector.fromArray(S, b, bOff + k, m), s);
+        }
+        return s.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---------------------------------------------------------------- packed GEMM
+
+    /**
+     * C (+)= A·B with C(i,j) = c[cOff + i*ldc + j], A(i,p) = a[aOff + i*ars + p*acs],
+     * B(p,j) = b[bOff + p*brs + j*bcs]; C is m×nn, the sum runs over k.
+     */
+    private static void gemm(float[] c, int cOff, int ldc, boolean accumulate,
+                             float[] a, int aOff, int ars, int acs,
+                             float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
+        if (m <= 0 || nn <= 0 || k <= 0) return;
+        if (nn < NR && m > nn) // few columns (a LoRA rank): compute Cᵀ = Bᵀ·Aᵀ, so the long side fills the vectors
+            gemm(c, cOff, 1, ldc, accumulate, b, bOff, bcs, brs, a, aOff, acs, ars, nn, m, k);
+        else
+            gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
+    }
+
+    /** As above with C(i,j) = c[cOff + i*crs + j*ccs]. */
+    private static void gemm(float[] c, int cOff, int crs, int ccs, boolean accumulate,
+                             float[] a, int aOff, int ars, int acs,
+                             float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
+        int mBlocks = (m + MR - 1) / MR, nPanels = (nn + NR - 1) / NR;
+        boolean splitRows = mBlocks >= nPanels || mBlocks >= 4 * Threads.threads();
+        Threads.RangeTask task = (from, to) -> {
+            float[] scratch = SCRATCH.get();
+            if (splitRows)
+                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
+                        from * MR, Math.min(m, to * MR), 0, nn);
+            else
+                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
+                        0, m, from * NR, Math.min(nn, to * NR));
+        };
+        run(splitRows ? mBlocks : nPanels, (long) m * nn * k, task);
+    }
+
+    /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */
+    private static void gemmBlock(float[] scratch, float[] c, int cOff, int crs, int ccs, boolean accumulate,
+                                  float[] a, int aOff, int ars, int acs,
+                                  float[] b, int bOff, int brs, int bcs, int k,
+                                  int m0, int m1, int n0, int n1) {
+        int kBlocks = (k + KC - 1) / KC, kStep = (k + kBlocks - 1) / kBlocks; // even K blocks, each <= KC
+        for (int jc = n0; jc < n1; jc += NC) {
+            int nc = Math.min(NC, n1 - jc);
+            for (int pc = 0; pc < k; pc += kStep) {
+                int kc = Math.min(kStep, k - pc);
+                boolean add = accumulate || pc > 0;
+                packB(scratch, b, bOff, brs, bcs, pc, kc, jc, nc);
+                for (int ic = m0; ic < m1; ic += MC) {
+                    int mc = Math.min(MC, m1 - ic);
+                    packA(scratch, PA, a, aOff, ars, acs, ic, mc, pc, kc);
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        int cols = Math.min(NR, nc - jr), bBase = jr * kc;
+                        for (int ir = 0; ir < mc; ir += MR)
+                            kernel(scratch, PA + ir * kc, bBase, kc,
+                                    c, cOff + (ic + ir) * crs + (jc + jr) * ccs, crs, ccs, Math.min(MR, mc - ir), cols, add);
+                    }
                 }
-        });
+            }
+        }
+    }
+
+    /**
+     * Packs B(pc..pc+kc, jc..jc+nc) as panels of NR columns: panel p holds (kk, j) at
+     * p*kc*NR + kk*NR + j, zero-padded past the last column.
+     */
+    private static void packB(float[] pb, float[] b, int bOff, int brs, int bcs, int pc, int kc, int jc, int nc) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int base = jr * kc, cols = Math.min(NR, nc - jr);
+            if (bcs == 1 && cols == NR) {
+                int src = bOff + pc * brs + jc + jr;
+                for (int kk = 0; kk < kc; kk++, src += brs) {
+                    FloatVector.fromArray(S, b, src).intoArray(pb, base + kk * NR);
+                    FloatVector.fromArray(S, b, src + L).intoArray(pb, base + kk * NR + L);
+                }
+            } else {
+                for (int j = 0; j < NR; j++) {
+                    int dst = base + j;
+                    if (j < cols) {
+                        int src = bOff + pc * brs + (jc + jr + j) * bcs;
+                        for (int kk = 0; kk < kc; kk++) pb[dst + kk * NR] = b[src + kk * brs];
+                    } else {
+                        for (int kk = 0; kk < kc; kk++) pb[dst + kk * NR] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Packs A(ic..ic+mc, pc..pc+kc) as blocks of MR rows: the block at row ir holds (r, kk) at
+     * paOff + ir*kc + kk*MR + r, zero-padded past the last row.
+     */
+    private static void packA(float[] pa, int paOff, float[] a, int aOff, int ars, int acs,
+                              int ic, int mc, int pc, int kc) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int base = paOff + ir * kc, rows = Math.min(MR, mc - ir);
+            int src = aOff + (ic + ir) * ars + pc * acs;
+            for (int kk = 0; kk < kc; kk++, src += acs) {
+                int dst = base + kk * MR;
+                for (int r = 0; r < rows; r++) pa[dst + r] = a[src + r * ars];
+                for (int r = rows; r < MR; r++) pa[dst + r] = 0f;
+            }
+        }
+    }
+
+    /** The MR×NR register tile over packed A (at aBase) and packed B (at bBase), kc deep. */
+    private static void kernel(float[] p, int aBase, int bBase, int kc,
+                               float[] c, int cBase, int crs, int ccs, int rows, int cols, boolean add) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z,
+                c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+        for (int kk = 0; kk < kc; kk++) {
+            int bi = bBase + kk * NR, ai = aBase + kk * MR;
+            FloatVector b0 = FloatVector.fromArray(S, p, bi), b1 = FloatVector.fromArray(S, p, bi + L), a;
+            a = FloatVector.broadcast(S, p[ai]); c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, p[ai + 1]); c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, p[ai + 2]); c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, p[ai + 3]); c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
+            a = FloatVector.broadcast(S, p[ai + 4]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
+            a = FloatVector.broadcast(S, p[ai + 5]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
+        }
+        storeRow(c, cBase, ccs, c00, c01, cols, add, p);
+        if (rows > 1) storeRow(c, cBase + crs, ccs, c10, c11, cols, add, p);
+        if (rows > 2) storeRow(c, cBase + 2 * crs, ccs, c20, c21, cols, add, p);
+        if (rows > 3) storeRow(c, cBase + 3 * crs, ccs, c30, c31, cols, add, p);
+        if (rows > 4) storeRow(c, cBase + 4 * crs, ccs, c40, c41, cols, add, p);
+        if (rows > 5) storeRow(c, cBase + 5 * crs, ccs, c50, c51, cols, add, p);
+    }
+
+    /**
+     * Writes (or adds) the first {@code cols} lanes of v0:v1 to c[off + j*ccs]. A partial or
+     * strided row goes through the scratch buffer's edge slot (masked stores are slow when
+     * masks vary).
+     */
+    private static void storeRow(float[] c, int off, int ccs, FloatVector v0, FloatVector v1, int cols, boolean add,
+                                 float[] scratch) {
+        if (cols == NR && ccs == 1) {
+            if (add) {
+                v0 = v0.add(FloatVector.fromArray(S, c, off));
+                v1 = v1.add(FloatVector.fromArray(S, c, off + L));
+            }
+            v0.intoArray(c, off);
+            v1.intoArray(c, off + L);
+        } else {
+            v0.intoArray(scratch, EDGE);
+            v1.intoArray(scratch, EDGE + L);
+            if (add) for (int j = 0; j < cols; j++) c[off + j * ccs] += scratch[EDGE + j];
+            else for (int j = 0; j < cols; j++) c[off + j * ccs] = scratch[EDGE + j];
+        }
     }
 }

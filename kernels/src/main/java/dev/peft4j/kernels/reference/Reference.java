@@ -33,6 +33,26 @@ public final class Reference {
             }
     }
 
+    /** dx[i][k] += sum_o dy[i][o] * w[o][k]: the input gradient of {@link #matmul}. */
+    public static void matmulBackwardInput(float[] dx, float[] dy, float[] w, int n, int in, int out) {
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < in; k++) {
+                double s = 0;
+                for (int o = 0; o < out; o++) s += (double) dy[i * out + o] * w[o * in + k];
+                dx[i * in + k] = (float) (dx[i * in + k] + s);
+            }
+    }
+
+    /** dw[o][k] += sum_i dy[i][o] * x[i][k]: the weight gradient of {@link #matmul}. */
+    public static void matmulBackwardWeight(float[] dw, float[] dy, float[] x, int n, int in, int out) {
+        for (int o = 0; o < out; o++)
+            for (int k = 0; k < in; k++) {
+                double s = 0;
+                for (int i = 0; i < n; i++) s += (double) dy[i * out + o] * x[i * in + k];
+                dw[o * in + k] = (float) (dw[o * in + k] + s);
+            }
+    }
+
     /**
      * Rotate-half RoPE in place on x[n][heads*headDim] at the given positions: for each head the
      * pair (j, j + headDim/2) is rotated by pos * invFreq[j].
