@@ -96,7 +96,8 @@ public final class PeftMethods {
                 throw new UserException("two PEFT plugins are named '" + method.name() + "': " + existing.method().getClass().getName()
                         + " (" + existing.source() + ") and " + method.getClass().getName() + " (" + source + ")");
             }
-            byName.put(method.name(), new Found(method, source));
+            Module module = method.getClass().getModule();
+            byName.put(method.name(), new Found(method, module.isNamed() && !source.startsWith("plugin jar") ? "module " + module.getName() : source));
             json.registerSubtypes(new NamedType(method.configType(), method.peftType()));
         }
     }
