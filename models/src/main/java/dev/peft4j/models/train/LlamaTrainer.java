@@ -226,6 +226,15 @@ public final class LlamaTrainer {
         return g;
     }
 
+    /** Training passes run so far: seeds each pass's dropout; saved in checkpoints for exact resumes. */
+    public long microSteps() {
+        return microSteps;
+    }
+
+    public void setMicroSteps(long microSteps) {
+        this.microSteps = microSteps;
+    }
+
     /** The trainable base tensors, by HF name, with their gradients (hooks' parameters are their adapters'). */
     public List<Parameter> parameters() {
         return parameters;
