@@ -44,12 +44,12 @@ public final class ExampleLoader implements DataLoader {
     public Batch next() {
         int[] rows = new int[batchSize];
         for (int b = 0; b < batchSize; b++) {
-            if (next == set.size()) {
+            rows[b] = order[(int) next++];
+            if (next == set.size()) { // the epoch is done: the position names the next one
                 epoch++;
                 next = 0;
                 order = order(epoch);
             }
-            rows[b] = order[(int) next++];
         }
         return batch(set, rows, seqLen);
     }
@@ -71,7 +71,7 @@ public final class ExampleLoader implements DataLoader {
 
     @Override
     public void restore(Position p) {
-        if (p.nextIndex() > set.size()) {
+        if (p.nextIndex() >= set.size()) {
             throw new IllegalArgumentException("position " + p.nextIndex() + " is past the " + set.size() + " examples of this loader");
         }
         seed = p.seed();

@@ -115,6 +115,8 @@ public final class ExampleSet {
         private final IntArrayList lengths = new IntArrayList();
         private final IntArrayList promptLengths = new IntArrayList();
 
+        public Builder() {}
+
         public Builder add(TokenizedExample e) {
             return add(e.tokens(), 0, e.tokens().length, e.promptLength());
         }

@@ -57,11 +57,11 @@ public final class WindowLoader implements DataLoader {
             }
         } else {
             for (int b = 0; b < B; b++) {
+                copyWindow((int) (next++ * T), inputs, targets, b);
                 if (next == windows) {
                     epoch++;
                     next = 0;
                 }
-                copyWindow((int) (next++ * T), inputs, targets, b);
             }
         }
         return Batch.unmasked(B, T, inputs, targets);
@@ -90,7 +90,7 @@ public final class WindowLoader implements DataLoader {
     @Override
     public void restore(Position p) {
         long limit = random ? perEpoch : windows;
-        if (p.nextIndex() > limit) throw new IllegalArgumentException("position " + p.nextIndex() + " is past the " + limit + " of this loader");
+        if (p.nextIndex() >= limit) throw new IllegalArgumentException("position " + p.nextIndex() + " is past the " + limit + " of this loader");
         seed = p.seed();
         epoch = p.epoch();
         next = p.nextIndex();
