@@ -11,6 +11,7 @@ module dev.peft4j.models {
     exports dev.peft4j.models.tokenizer;
     exports dev.peft4j.models.generate;
     exports dev.peft4j.models.train;
+    exports dev.peft4j.models.data;
     exports dev.peft4j.models.peft;
     opens dev.peft4j.models to com.fasterxml.jackson.databind;
     opens dev.peft4j.models.peft to com.fasterxml.jackson.databind;
