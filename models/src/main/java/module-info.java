@@ -6,6 +6,9 @@ module dev.peft4j.models {
     requires org.eclipse.collections.api;
     requires org.eclipse.collections.impl;
     requires org.apache.commons.compress;
+    // Commons Compress reads these only if they are in the module graph: .xz and .zst datasets.
+    requires org.tukaani.xz;
+    requires com.github.luben.zstd_jni;
     exports dev.peft4j.models;
     exports dev.peft4j.models.io;
     exports dev.peft4j.models.tokenizer;
