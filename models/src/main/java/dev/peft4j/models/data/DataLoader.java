@@ -25,6 +25,22 @@ public sealed interface DataLoader permits ExampleLoader, WindowLoader {
     /** Continues from {@code position} (taken from a loader over the same data). */
     void restore(Position position);
 
+    /** This loader as a training run's source of batches (positions as epoch, index, seed). */
+    default dev.peft4j.models.train.BatchSource asBatchSource() {
+        DataLoader self = this;
+        return new dev.peft4j.models.train.BatchSource() {
+            @Override public Batch next() { return self.next(); }
+            @Override public long[] position() {
+                Position p = self.position();
+                return new long[]{p.epoch(), p.nextIndex(), p.seed()};
+            }
+            @Override public void seek(long[] p) {
+                if (p.length != 3) throw new dev.peft4j.api.UserException("the checkpoint's data position " + java.util.Arrays.toString(p) + " is not a loader position");
+                self.restore(new Position((int) p[0], p[1], p[2]));
+            }
+        };
+    }
+
     /**
      * A loader's place: the epoch, the index within the epoch of the next item (example or
      * window; batch for random windows), and the seed that fixes every epoch's order.
