@@ -16,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li><b>Dot rows</b>, for the forward with few rows of x (decoding is n = 1): four rows of
  *       w against one row of x per pass, so the weights stream from memory once; split over
  *       output rows. This is bound by memory bandwidth, as a matvec should be. The forward
- *       with few rows of w (a LoRA down-projection, rank 8) uses it too, split over rows of x.
+ *       with few rows of w (a LoRA down-projection, rank 8) uses it too, split over rows of x,
+ *       and so does backwardInput with few columns of w (over wᵀ, transposed once).
  *   <li><b>Packed GEMM</b>, for everything else: {@code C[m][n] (+)= A[m][k]·B[k][n]} where A
  *       and B are read through strides, so the three ops are the same loop nest with different
  *       strides (forward B = wᵀ, backwardInput B = w, backwardWeight A = dyᵀ). Blocks of B
@@ -45,6 +46,8 @@ public final class MatmulCpu {
     /** Per-thread buffers: [KC*NC] packed B, [MC*KC] packed A, then [NR] for a partial tile row. */
     private static final int PA = KC * NC, EDGE = KC * (NC + MC);
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[EDGE + NR]);
+    /** Per-thread buffer for a transposed weight with few columns, grown on demand. */
+    private static final ThreadLocal<float[]> TRANSPOSED = ThreadLocal.withInitial(() -> new float[0]);
 
     private MatmulCpu() {}
 
@@ -56,12 +59,12 @@ public final class MatmulCpu {
             Arrays.fill(y, yOff, yOff + n * out, 0f);
         } else if (n <= DOT_MAX_ROWS) { // decode: split the weight rows
             Threads.RangeTask task = (from, to) -> {
-                for (int g = from; g < to; g++) dotRows(y, yOff, x, xOff, w, wOff, 0, n, in, out, 4 * g);
+                for (int g = from; g < to; g++) dotRows(y, yOff, x, xOff, w, wOff, 0, n, in, out, 4 * g, false);
             };
             run((out + 3) / 4, (long) n * in * out, task);
         } else if (out < NR) { // a few weight rows (a LoRA down-projection): split the rows of x
             Threads.RangeTask task = (from, to) -> {
-                for (int o = 0; o < out; o += 4) dotRows(y, yOff, x, xOff, w, wOff, from, to, in, out, o);
+                for (int o = 0; o < out; o += 4) dotRows(y, yOff, x, xOff, w, wOff, from, to, in, out, o, false);
             };
             run(n, (long) n * in * out, task);
         } else {
@@ -72,7 +75,22 @@ public final class MatmulCpu {
     /** dx += dy·w. dx[n][in], dy[n][out], w[out][in]. */
     public static void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, float[] w, int wOff,
                                      int n, int in, int out) {
-        gemm(dx, dxOff, in, true, dy, dyOff, out, 1, w, wOff, in, 1, n, in, out);
+        if (n <= 0 || in <= 0 || out <= 0) return;
+        if (in < NR && n > DOT_MAX_ROWS) {
+            // A few input columns (a LoRA up-projection's rank): dx[i][k] += dy[i]·wᵀ[k], dot rows
+            // over wᵀ [in][out], transposed once into this thread's buffer and split over rows of dy.
+            float[] wt = TRANSPOSED.get();
+            if (wt.length < in * out) TRANSPOSED.set(wt = new float[in * out]);
+            for (int o = 0; o < out; o++)
+                for (int k = 0; k < in; k++) wt[k * out + o] = w[wOff + o * in + k];
+            float[] wT = wt;
+            Threads.RangeTask task = (from, to) -> {
+                for (int k = 0; k < in; k += 4) dotRows(dx, dxOff, dy, dyOff, wT, 0, from, to, out, in, k, true);
+            };
+            run(n, (long) n * in * out, task);
+        } else {
+            gemm(dx, dxOff, in, true, dy, dyOff, out, 1, w, wOff, in, 1, n, in, out);
+        }
     }
 
     /** dw += dyᵀ·x. dw[out][in], dy[n][out], x[n][in]. */
@@ -88,12 +106,18 @@ public final class MatmulCpu {
 
     // ---------------------------------------------------------------- dot rows (few rows of x)
 
-    /** y[i][o0..o0+3] for rows i in [i0, i1) of x: up to four rows of w, read from memory once. */
+    /**
+     * y[i][o0..o0+3] = (or +=) x[i]·w[o] for rows i in [i0, i1) of x: up to four rows of w, read
+     * from memory once. y [n][out], x [n][in], w [out][in].
+     */
     private static void dotRows(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff,
-                                int i0, int i1, int in, int out, int o0) {
+                                int i0, int i1, int in, int out, int o0, boolean add) {
         if (o0 + 4 > out) {
             for (int o = o0; o < out; o++)
-                for (int i = i0; i < i1; i++) y[yOff + i * out + o] = dot(x, xOff + i * in, w, wOff + o * in, in);
+                for (int i = i0; i < i1; i++) {
+                    float d = dot(x, xOff + i * in, w, wOff + o * in, in);
+                    y[yOff + i * out + o] = add ? y[yOff + i * out + o] + d : d;
+                }
             return;
         }
         int w0 = wOff + o0 * in, w1 = w0 + in, w2 = w1 + in, w3 = w2 + in;
@@ -118,10 +142,19 @@ public final class MatmulCpu {
                 s3 = FloatVector.fromArray(S, w, w3 + k, m).fma(xv, s3);
             }
             int yi = yOff + i * out + o0;
-            y[yi] = s0.reduceLanes(VectorOperators.ADD);
-            y[yi + 1] = s1.reduceLanes(VectorOperators.ADD);
-            y[yi + 2] = s2.reduceLanes(VectorOperators.ADD);
-            y[yi + 3] = s3.reduceLanes(VectorOperators.ADD);
+            float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD),
+                    d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            if (add) {
+                y[yi] += d0;
+                y[yi + 1] += d1;
+                y[yi + 2] += d2;
+                y[yi + 3] += d3;
+            } else {
+                y[yi] = d0;
+                y[yi + 1] = d1;
+                y[yi + 2] = d2;
+                y[yi + 3] = d3;
+            }
         }
     }
 
