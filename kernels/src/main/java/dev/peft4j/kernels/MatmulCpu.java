@@ -3,7 +3,7 @@ package dev.peft4j.kernels;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -34,6 +34,30 @@ import jdk.incubator.vector.VectorSpecies;
 public final class MatmulCpu {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    /** Lane pairings i ↔ i ^ half, for half = L/2 .. 1: a fixed summation tree (see {@link #sum}). */
+    private static final VectorShuffle<Float>[] FOLDS = folds();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] folds() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] f = new VectorShuffle[steps];
+        for (int k = 0, half = L / 2; k < steps; k++, half /= 2) {
+            int h = half;
+            f[k] = VectorShuffle.fromOp(S, i -> i ^ h);
+        }
+        return f;
+    }
+
+    /**
+     * The sum of a vector's lanes in a fixed order. {@code reduceLanes(ADD)} sums in an order that
+     * differs between the JIT's intrinsic and the interpreter's fallback, so results would depend on
+     * when a method got compiled; this tree of lane-wise adds rounds the same way everywhere, which
+     * keeps training runs (and their resumes) bit-for-bit reproducible.
+     */
+    static float sum(FloatVector v) {
+        for (VectorShuffle<Float> f : FOLDS) v = v.add(v.rearrange(f));
+        return v.lane(0);
+    }
     /** Register tile: MR rows of C by NR = 2 vectors of columns. */
     private static final int MR = 6, NR = 2 * L;
     /** Cache blocks: a packed B block is KC×NC (L2), a packed A block MC×KC. */
@@ -142,8 +166,7 @@ public final class MatmulCpu {
                 s3 = FloatVector.fromArray(S, w, w3 + k, m).fma(xv, s3);
             }
             int yi = yOff + i * out + o0;
-            float d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD),
-                    d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            float d0 = sum(s0), d1 = sum(s1), d2 = sum(s2), d3 = sum(s3);
             if (add) {
                 y[yi] += d0;
                 y[yi + 1] += d1;
@@ -167,7 +190,7 @@ public final class MatmulCpu {
             VectorMask<Float> m = S.indexInRange(k, len);
             s = FloatVector.fromArray(S, a, aOff + k, m).fma(FloatVector.fromArray(S, b, bOff + k, m), s);
         }
-        return s.reduceLanes(VectorOperators.ADD);
+        return sum(s);
     }
 
     // ---------------------------------------------------------------- packed GEMM
