@@ -120,7 +120,47 @@ public final class MatmulCpu {
     /** dw += dyᵀ·x. dw[out][in], dy[n][out], x[n][in]. */
     public static void backwardWeight(float[] dw, int dwOff, float[] dy, int dyOff, float[] x, int xOff,
                                       int n, int in, int out) {
-        gemm(dw, dwOff, in, true, dy, dyOff, 1, out, x, xOff, in, 1, out, in, n);
+        if (in < NR && out > in) {
+            backwardWeightFewColumns(dw, dwOff, dy, dyOff, x, xOff, n, in, out);
+        } else {
+            gemm(dw, dwOff, in, true, dy, dyOff, 1, out, x, xOff, in, 1, out, in, n);
+        }
+    }
+
+    /**
+     * dw [out][in] += dyᵀ·x with few input columns (a LoRA up-projection's rank): each thread owns
+     * a range of outputs and accumulates dwᵀ [in][its outputs] with broadcast FMAs over rows of dy,
+     * then adds it into dw. Every element is summed over n in order, so the result does not depend
+     * on the split.
+     */
+    private static void backwardWeightFewColumns(float[] dw, int dwOff, float[] dy, int dyOff, float[] x, int xOff,
+                                                 int n, int in, int out) {
+        Threads.RangeTask task = (from, to) -> {
+            int width = to - from;
+            float[] acc = TRANSPOSED.get();
+            if (acc.length < in * width) TRANSPOSED.set(acc = new float[in * width]);
+            Arrays.fill(acc, 0, in * width, 0f);
+            int bound = from + S.loopBound(width);
+            for (int i = 0; i < n; i++) {
+                int dyRow = dyOff + i * out, xRow = xOff + i * in;
+                for (int k = 0; k < in; k++) {
+                    float xk = x[xRow + k];
+                    if (xk == 0f) continue;
+                    FloatVector xv = FloatVector.broadcast(S, xk);
+                    int a = k * width - from, o = from;
+                    for (; o < bound; o += L) {
+                        FloatVector.fromArray(S, dy, dyRow + o).fma(xv, FloatVector.fromArray(S, acc, a + o)).intoArray(acc, a + o);
+                    }
+                    for (; o < to; o++) acc[a + o] += dy[dyRow + o] * xk;
+                }
+            }
+            for (int o = from; o < to; o++)
+                for (int k = 0; k < in; k++) dw[dwOff + o * in + k] += acc[k * width + o - from];
+        };
+        int parts = Math.max(1, Math.min(Threads.threads(), out / L));
+        run(parts, (long) n * in * out, (p0, p1) -> {
+            for (int p = p0; p < p1; p++) task.run((int) ((long) out * p / parts), (int) ((long) out * (p + 1) / parts));
+        });
     }
 
     private static void run(int parts, long macs, Threads.RangeTask task) {
@@ -203,10 +243,7 @@ public final class MatmulCpu {
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         if (m <= 0 || nn <= 0 || k <= 0) return;
-        if (nn < NR && m > nn) // few columns (a LoRA rank): compute Cᵀ = Bᵀ·Aᵀ, so the long side fills the vectors
-            gemm(c, cOff, 1, ldc, accumulate, b, bOff, bcs, brs, a, aOff, acs, ars, nn, m, k);
-        else
-            gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
+        gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
     }
 
     /** As above with C(i,j) = c[cOff + i*crs + j*ccs]. */
