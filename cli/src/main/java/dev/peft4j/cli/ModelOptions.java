@@ -23,8 +23,17 @@ final class ModelOptions {
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "PATH",
-            description = "tokenizer.model, tokenizer.bin or tokenizer.json. Default: the one beside the model.")
+            description = "tokenizer.model, tokenizer.bin, tokenizer.json, or 'byte' (one token per UTF-8 byte). Default: the one beside the model.")
     Path tokenizer;
+
+    /** Marks a model directory whose tokenizer is the byte tokenizer (it has no file of its own). */
+    static final String BYTE_MARKER = "tokenizer.byte";
+
+    /** A tokenizer by path, or the byte tokenizer for "byte" or a {@value #BYTE_MARKER} marker. */
+    static Tokenizer tokenizer(Path path) {
+        if (path.toString().equals("byte") || path.getFileName().toString().equals(BYTE_MARKER)) return new ByteTokenizer();
+        return Tokenizers.load(path);
+    }
 
     @Option(names = "--adapter", paramLabel = "DIR",
             description = "An adapter directory (peft4j's or Hugging Face PEFT's), or one holding several; repeatable.")
@@ -61,19 +70,25 @@ final class ModelOptions {
     }
 
     Loaded load() {
+        return load(true);
+    }
+
+    /** Loads the model (and, when {@code needTokenizer}, its tokenizer; otherwise it may be null). */
+    Loaded load(boolean needTokenizer) {
         if (model == null) {
-            Tokenizer tok = tokenizer == null ? new ByteTokenizer() : Tokenizers.load(tokenizer);
+            Tokenizer tok = tokenizer == null ? new ByteTokenizer() : tokenizer(tokenizer);
             checkVocab(tok, DefaultModel.config().vocabSize(), "the embedded model");
             return withAdapters("embedded default model (random weights)", DefaultModel.weights(), tok);
         }
         if (!Files.exists(model)) throw new UserException("--model: " + model + " does not exist");
         LlamaWeights w = Checkpoints.load(model);
         Path tokPath = tokenizer != null ? tokenizer : findTokenizerBeside(model);
+        if (tokPath == null && !needTokenizer) return withAdapters(model.toString(), w, null);
         if (tokPath == null) {
             throw new UserException("no tokenizer found beside " + model
                     + " (looked for tokenizer.model, tokenizer.json, tokenizer.bin): pass --tokenizer PATH");
         }
-        Tokenizer tok = Tokenizers.load(tokPath);
+        Tokenizer tok = tokenizer(tokPath);
         checkVocab(tok, w.config.vocabSize(), model.toString());
         return withAdapters(model.toString(), w, tok);
     }
@@ -88,7 +103,7 @@ final class ModelOptions {
     static Path findTokenizerBeside(Path model) {
         Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
         if (dir == null) return null;
-        for (String name : new String[]{"tokenizer.model", "tokenizer.json", "tokenizer.bin"}) {
+        for (String name : new String[]{"tokenizer.model", "tokenizer.json", "tokenizer.bin", BYTE_MARKER}) {
             Path p = dir.resolve(name);
             if (Files.isRegularFile(p)) return p;
         }

@@ -1,0 +1,157 @@
+package dev.peft4j.cli;
+
+import dev.peft4j.api.UserException;
+import dev.peft4j.api.io.DType;
+import dev.peft4j.models.data.ExampleLoader;
+import dev.peft4j.models.data.PreparedDataset;
+import dev.peft4j.models.data.WindowLoader;
+import dev.peft4j.models.io.CheckpointFormat;
+import dev.peft4j.models.io.Checkpoints;
+import dev.peft4j.models.peft.AdapterFiles;
+import dev.peft4j.models.peft.PeftMethods;
+import dev.peft4j.models.peft.PeftModel;
+import dev.peft4j.models.train.Batch;
+import dev.peft4j.models.train.BatchSource;
+import dev.peft4j.models.train.LlamaTrainer;
+import dev.peft4j.models.train.TrainingRun;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "finetune", mixinStandardHelpOptions = true,
+        description = {"Fine-tune a model with PEFT methods (any composition) on an instruction dataset or text.",
+                "With no arguments: a demo that needs no download (pre-trains a small model, then fine-tunes it with LoRA)."})
+final class FinetuneCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+    @Mixin ModelOptions modelOptions = new ModelOptions();
+    @Mixin DataOptions dataOptions = new DataOptions();
+    @Mixin MethodOptions methodOptions = new MethodOptions();
+    @Mixin TrainFlags train = new TrainFlags();
+
+    @Option(names = "--init-adapter", paramLabel = "DIR", description = "Start from these saved adapter weights (and their configs) instead of a fresh init.")
+    Path initAdapter;
+
+    @Option(names = "--json", description = "Print one JSON object with the results as the last line.")
+    boolean json;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        if (modelOptions.model == null && dataOptions.data == null) return new Demo(out, json).run();
+        if (dataOptions.data == null) throw new UserException("--data is required (or give no arguments for the demo)");
+        Path outDir = train.out != null ? train.out : Path.of("out", "finetune");
+        ModelOptions.Loaded loaded = modelOptions.load();
+        PreparedDataset data = dataOptions.load(loaded.tokenizer(), train.seed);
+        if (!json) out.println(data.summary().describe());
+        PeftMethods methods = modelOptions.methods();
+        PeftModel peft = new PeftModel(loaded.weights(), train.seed);
+        if (initAdapter != null) AdapterFiles.load(peft, initAdapter, methods);
+        else methodOptions.install(peft, methods);
+        Result r = train(out, peft, data, loaded.weights().config.maxSeqLen(), outDir, json);
+        if (r.run.step() == train.steps) saveResult(peft, methods, outDir, loaded.name());
+        if (json) {
+            r.report.put("out", outDir.toString()).printJson(out);
+        } else {
+            out.printf("%s in %s%n", r.run.step() == train.steps ? "trained adapter" : "stopped; checkpoint", outDir);
+        }
+        return 0;
+    }
+
+    record Result(TrainingRun run, TrainingRun.EvalInfo lastEval, Report report) {}
+
+    /** Runs the training (shared with pretrain and the demo); Ctrl-C writes a checkpoint first. */
+    Result train(PrintWriter out, PeftModel peft, PreparedDataset data, int context, Path outDir, boolean quiet) throws IOException {
+        int micro = train.microBatchSize, accumulation = train.accumulation();
+        int seqLen = data.isText() ? Math.min(context, dataOptions.maxSeqLength) : exampleSeqLen(data);
+        if (!data.isText() && seqLen > context) {
+            throw new UserException("--data: the longest example has " + data.train().longest() + " tokens but the model's context is " + context
+                    + " (prepare with --max-seq-length " + (context + 1) + " or less)");
+        }
+        if (data.train().isEmpty()) throw new UserException("--data: no training examples");
+        Path existing = TrainingRun.findCheckpoint(outDir);
+        if (existing != null && !train.resume) {
+            throw new UserException("--out " + outDir + " already holds a checkpoint: pass --resume to continue it, or choose another --out");
+        }
+        if (existing == null && train.resume) throw new UserException("--resume: no checkpoint in " + outDir);
+        BatchSource source = data.isText()
+                ? new WindowLoader(data.train(), micro, seqLen, !train.noShuffle, train.seed).asBatchSource()
+                : new ExampleLoader(data.train(), micro, seqLen, !train.noShuffle, train.seed).asBatchSource();
+        List<Batch> val = data.val().isEmpty() ? List.of() : data.isText()
+                ? WindowLoader.evaluationBatches(data.val(), micro, seqLen)
+                : ExampleLoader.evaluationBatches(data.val(), micro, seqLen);
+        LlamaTrainer trainer = peft.trainer(micro, seqLen, train.recompute);
+        Progress progress = new Progress(out, quiet);
+        TrainingRun run = new TrainingRun(peft, trainer, source, val, train.options(), outDir, progress);
+        if (existing != null) {
+            run.resume(existing);
+            if (!quiet) out.printf("resumed from %s at step %d%n", existing, run.step());
+        }
+        long trainable = peft.trainableParameters().stream().mapToLong(p -> p.size()).sum();
+        if (!quiet) {
+            out.printf("training %s: %,d trainable parameters, %d x %d tokens per micro-batch, %d micro-batches per step, %d steps%n",
+                    String.join("+", peft.adapters().keySet()), trainable, micro, seqLen, accumulation, train.steps);
+        }
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            run.requestStop();
+            try {
+                finished.await(120, TimeUnit.SECONDS); // let the loop write its checkpoint
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "peft4j-ctrl-c");
+        Runtime.getRuntime().addShutdownHook(hook);
+        long t0 = System.nanoTime();
+        TrainingRun.EvalInfo last;
+        try {
+            last = run.run();
+        } finally {
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // Ctrl-C: the hook is running and waits for us
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Report report = new Report().put("steps", run.step()).put("trainable_params", trainable).put("seconds", seconds)
+                .put("train_loss", progress.lastLoss()).put("peak_rss_bytes", Report.peakRssBytes());
+        if (last != null) report.put("val_loss", last.loss()).put("val_perplexity", last.perplexity());
+        return new Result(run, last, report);
+    }
+
+    /** Positions per row for instruction data: every example, train or validation, fits (inputs are one shorter). */
+    static int exampleSeqLen(PreparedDataset data) {
+        return Math.max(1, Math.max(data.train().longest(), data.val().isEmpty() ? 0 : data.val().longest()) - 1);
+    }
+
+    /** The validation loss of the model as it is (before training). */
+    double validationLoss(PeftModel peft, PreparedDataset data, int context) {
+        int seqLen = exampleSeqLen(data);
+        List<Batch> val = ExampleLoader.evaluationBatches(data.val(), train.microBatchSize, seqLen);
+        LlamaTrainer trainer = peft.trainer(train.microBatchSize, seqLen, true);
+        double sum = 0, w = 0;
+        for (Batch b : val) {
+            sum += trainer.loss(b) * b.weightSum();
+            w += b.weightSum();
+        }
+        return sum / Math.max(w, 1e-12);
+    }
+
+    /** The trained adapters in Hugging Face PEFT's layout (or, for full fine-tuning, the whole model). */
+    static void saveResult(PeftModel peft, PeftMethods methods, Path outDir, String baseName) throws IOException {
+        boolean full = peft.adapters().values().stream().anyMatch(i -> i.method().exclusive());
+        if (full) Checkpoints.save(peft.base(), outDir.resolve("model"), CheckpointFormat.HF, DType.F32, 0);
+        else AdapterFiles.saveAll(peft, outDir.resolve("adapter"), methods, baseName);
+    }
+}
