@@ -5,7 +5,7 @@ import dev.peft4j.api.LinearSite.Kind;
 import dev.peft4j.api.GatedAttentionHook;
 import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.Pass;
-import dev.peft4j.kernels.Attention;
+import dev.peft4j.kernels.AttentionCpu;
 import dev.peft4j.kernels.Embedding;
 import dev.peft4j.kernels.MatmulCpu;
 import dev.peft4j.kernels.Residual;
@@ -225,7 +225,7 @@ public final class LlamaModel {
             // rows of the cache from pos: the same rotation, viewed from the cache's start
             ropeCacheRows(kc, P + pos, n, S);
             Threads.parallelFor(H * n, (from, to) ->
-                    Attention.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, P + pos, S, S, from, to));
+                    AttentionCpu.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, P + pos, S, S, from, to));
             for (GatedAttentionHook g : hooks.gated(l)) g.forward(s.q, s.attOut, n, Pass.INFERENCE);
             linear(site[Kind.O.ordinal()], s.proj, s.attOut, w.wo[l], n, d, d);
             Residual.forward(s.x, s.proj, 0, n * d);

@@ -6,7 +6,7 @@ import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.LinearSite.Kind;
 import dev.peft4j.api.Parameter;
 import dev.peft4j.api.Pass;
-import dev.peft4j.kernels.Attention;
+import dev.peft4j.kernels.AttentionCpu;
 import dev.peft4j.kernels.CrossEntropy;
 import dev.peft4j.kernels.Embedding;
 import dev.peft4j.kernels.MatmulCpu;
@@ -340,7 +340,7 @@ public final class LlamaTrainer {
         });
         if (P > 0) withPrefixRows(l, a);
         Threads.parallelFor(B * H * T, (from, to) ->
-                Attention.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
+                AttentionCpu.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
         for (GatedAttentionHook g : hooks.gated(l)) g.forward(a.q, a.attOut, N, pass);
         linear(site[Kind.O.ordinal()], a.proj, a.attOut, w.wo[l], d, d);
         System.arraycopy(x, 0, a.xMid, 0, N * d);
@@ -492,9 +492,9 @@ public final class LlamaTrainer {
         Arrays.fill(dk, 0f);
         Arrays.fill(dv, 0f);
         Threads.parallelFor(B * H * T, (from, to) ->
-                Attention.backwardQuery(dq, dScores, dAttOut, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
+                AttentionCpu.backwardQuery(dq, dScores, dAttOut, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
         Threads.parallelFor(B * c.nKvHeads(), (from, to) ->
-                Attention.backwardKeyValue(dk, dv, dScores, dAttOut, a.q, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
+                AttentionCpu.backwardKeyValue(dk, dv, dScores, dAttOut, a.q, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
         for (GatedAttentionHook g : hooks.gated(l)) g.backward(a.q, dAttOut, dq, N);
         if (P > 0) prefixRowsBackward(l);
         Threads.parallelFor(N, (from, to) -> {
