@@ -37,6 +37,9 @@ final class DataOptions {
     boolean skipBadLines;
 
     PrepareOptions prepareOptions(long seed) {
+        if (maxSeqLength < 2) throw new UserException("--max-seq-length must be at least 2, got " + maxSeqLength);
+        if (valSize < 0) throw new UserException("--val-size must be >= 0, got " + valSize);
+        if (!(valFraction >= 0 && valFraction < 1)) throw new UserException("--val-fraction must be in [0, 1), got " + valFraction);
         return PrepareOptions.defaults().withMaxSeqLength(maxSeqLength).withValSize(valSize).withValFraction(valFraction).withSeed(seed)
                 .withMaskPrompt(!noMaskPrompt).withSkipBadLines(skipBadLines);
     }

@@ -1,6 +1,13 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.models.data.DatasetFormat;
+import dev.peft4j.models.data.Datasets;
+import dev.peft4j.models.data.ExampleLoader;
+import dev.peft4j.models.data.PrepareOptions;
+import dev.peft4j.models.data.PreparedDataset;
+import dev.peft4j.models.train.Batch;
+import dev.peft4j.models.train.LlamaTrainer;
 import dev.peft4j.models.train.TextEvaluator;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -15,13 +22,18 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = "Loss and perplexity of a model on plain text (BOS, then the text, in windows of the context length).")
+        description = {"Loss and perplexity of a model (with adapters, if given) on data:",
+                "plain text (BOS, then the text, in windows of the context length), or an instruction dataset (Alpaca .json, Dolly .jsonl:",
+                "every example, loss on the response tokens)."})
 final class EvalCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin ModelOptions modelOptions = new ModelOptions();
 
-    @Option(names = "--data", required = true, paramLabel = "FILE.txt", description = "A UTF-8 text file.")
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "A .txt file, an Alpaca .json or Dolly .jsonl dataset (compressed too).")
     Path data;
+
+    @Option(names = "--format", paramLabel = "alpaca|dolly|text", description = "Dataset format (default: from the file name).")
+    String format;
 
     @Option(names = "--seq-len", paramLabel = "N", description = "Window length (default: the model's context length).")
     Integer seqLen;
@@ -40,6 +52,8 @@ final class EvalCommand implements Callable<Integer> {
         int window = seqLen == null ? ctx : seqLen;
         if (window < 1 || window > ctx) throw new UserException("--seq-len must be between 1 and the model's context length " + ctx + ", got " + window);
         if (batch < 1) throw new UserException("--batch must be at least 1, got " + batch);
+        DatasetFormat fmt = format != null ? DatasetFormat.parse(format) : DatasetFormat.detect(data.getFileName().toString());
+        if (fmt != null && fmt != DatasetFormat.TEXT) return evalInstructions(out, loaded, fmt, ctx);
         String text;
         try {
             text = Files.readString(data, StandardCharsets.UTF_8);
@@ -56,6 +70,31 @@ final class EvalCommand implements Callable<Integer> {
         } else {
             out.printf("%s on %s: %,d tokens, loss %.4f, perplexity %.3f (%.1f s, %.0f tokens/s, peak memory %s)%n",
                     loaded.name(), data, r.tokens(), r.loss(), r.perplexity(), r.seconds(), r.tokens() / r.seconds(), Report.mib(Report.peakRssBytes()));
+        }
+        return 0;
+    }
+
+    /** Masked loss over every example of an instruction dataset (nothing held out). */
+    private int evalInstructions(PrintWriter out, ModelOptions.Loaded loaded, DatasetFormat fmt, int ctx) {
+        PrepareOptions opts = PrepareOptions.defaults().withMaxSeqLength(ctx + 1).withValSize(0);
+        PreparedDataset d = Datasets.prepare(data.toString(), fmt, loaded.tokenizer(), opts);
+        int seqLen = FinetuneCommand.exampleSeqLen(d);
+        long t0 = System.nanoTime();
+        LlamaTrainer trainer = loaded.peft().trainer(batch, seqLen, true);
+        double sum = 0, w = 0;
+        for (Batch b : ExampleLoader.evaluationBatches(d.train(), batch, seqLen)) {
+            double bw = b.weightSum();
+            if (bw == 0) continue;
+            sum += trainer.loss(b) * bw;
+            w += bw;
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9, loss = sum / Math.max(w, 1e-12);
+        if (json) {
+            new Report().put("model", loaded.name()).put("data", data.toString()).put("examples", d.summary().examples()).put("tokens", (long) w)
+                    .put("loss", loss).put("perplexity", Math.exp(loss)).put("seconds", seconds).put("peak_rss_bytes", Report.peakRssBytes()).printJson(out);
+        } else {
+            out.printf("%s on %s: %,d examples, %,d response tokens, loss %.4f, perplexity %.3f (%.1f s)%n", loaded.name(), data,
+                    d.summary().examples(), (long) w, loss, Math.exp(loss), seconds);
         }
         return 0;
     }
