@@ -67,9 +67,9 @@ public final class MatmulCpu {
     /** Below this many multiply-adds a call stays on the calling thread. */
     private static final long PARALLEL_MIN_MACS = 1 << 15;
 
-    /** Per-thread buffers: [KC*NC] packed B, [MC*KC] packed A, then [NR] for a partial tile row. */
+    /** Per-thread buffers: [KC*NC] packed B, [MC*KC] packed A, then [MR][NR] for an edge tile. */
     private static final int PA = KC * NC, EDGE = KC * (NC + MC);
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[EDGE + NR]);
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[EDGE + MR * NR]);
     /** Per-thread buffer for a transposed weight with few columns, grown on demand. */
     private static final ThreadLocal<float[]> TRANSPOSED = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -350,33 +350,40 @@ public final class MatmulCpu {
             a = FloatVector.broadcast(S, p[ai + 4]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
             a = FloatVector.broadcast(S, p[ai + 5]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
-        storeRow(c, cBase, ccs, c00, c01, cols, add, p);
-        if (rows > 1) storeRow(c, cBase + crs, ccs, c10, c11, cols, add, p);
-        if (rows > 2) storeRow(c, cBase + 2 * crs, ccs, c20, c21, cols, add, p);
-        if (rows > 3) storeRow(c, cBase + 3 * crs, ccs, c30, c31, cols, add, p);
-        if (rows > 4) storeRow(c, cBase + 4 * crs, ccs, c40, c41, cols, add, p);
-        if (rows > 5) storeRow(c, cBase + 5 * crs, ccs, c50, c51, cols, add, p);
+        if (rows == MR && cols == NR && ccs == 1) {
+            // a whole tile: vectors straight to C (kept in this method so C2 never boxes them across a call)
+            if (add) {
+                c00 = c00.add(FloatVector.fromArray(S, c, cBase)); c01 = c01.add(FloatVector.fromArray(S, c, cBase + L));
+                c10 = c10.add(FloatVector.fromArray(S, c, cBase + crs)); c11 = c11.add(FloatVector.fromArray(S, c, cBase + crs + L));
+                c20 = c20.add(FloatVector.fromArray(S, c, cBase + 2 * crs)); c21 = c21.add(FloatVector.fromArray(S, c, cBase + 2 * crs + L));
+                c30 = c30.add(FloatVector.fromArray(S, c, cBase + 3 * crs)); c31 = c31.add(FloatVector.fromArray(S, c, cBase + 3 * crs + L));
+                c40 = c40.add(FloatVector.fromArray(S, c, cBase + 4 * crs)); c41 = c41.add(FloatVector.fromArray(S, c, cBase + 4 * crs + L));
+                c50 = c50.add(FloatVector.fromArray(S, c, cBase + 5 * crs)); c51 = c51.add(FloatVector.fromArray(S, c, cBase + 5 * crs + L));
+            }
+            c00.intoArray(c, cBase); c01.intoArray(c, cBase + L);
+            c10.intoArray(c, cBase + crs); c11.intoArray(c, cBase + crs + L);
+            c20.intoArray(c, cBase + 2 * crs); c21.intoArray(c, cBase + 2 * crs + L);
+            c30.intoArray(c, cBase + 3 * crs); c31.intoArray(c, cBase + 3 * crs + L);
+            c40.intoArray(c, cBase + 4 * crs); c41.intoArray(c, cBase + 4 * crs + L);
+            c50.intoArray(c, cBase + 5 * crs); c51.intoArray(c, cBase + 5 * crs + L);
+        } else {
+            // an edge tile: through the scratch tile [MR][NR], then element by element
+            c00.intoArray(p, EDGE); c01.intoArray(p, EDGE + L);
+            c10.intoArray(p, EDGE + NR); c11.intoArray(p, EDGE + NR + L);
+            c20.intoArray(p, EDGE + 2 * NR); c21.intoArray(p, EDGE + 2 * NR + L);
+            c30.intoArray(p, EDGE + 3 * NR); c31.intoArray(p, EDGE + 3 * NR + L);
+            c40.intoArray(p, EDGE + 4 * NR); c41.intoArray(p, EDGE + 4 * NR + L);
+            c50.intoArray(p, EDGE + 5 * NR); c51.intoArray(p, EDGE + 5 * NR + L);
+            storeEdge(p, c, cBase, crs, ccs, rows, cols, add);
+        }
     }
 
-    /**
-     * Writes (or adds) the first {@code cols} lanes of v0:v1 to c[off + j*ccs]. A partial or
-     * strided row goes through the scratch buffer's edge slot (masked stores are slow when
-     * masks vary).
-     */
-    private static void storeRow(float[] c, int off, int ccs, FloatVector v0, FloatVector v1, int cols, boolean add,
-                                 float[] scratch) {
-        if (cols == NR && ccs == 1) {
-            if (add) {
-                v0 = v0.add(FloatVector.fromArray(S, c, off));
-                v1 = v1.add(FloatVector.fromArray(S, c, off + L));
-            }
-            v0.intoArray(c, off);
-            v1.intoArray(c, off + L);
-        } else {
-            v0.intoArray(scratch, EDGE);
-            v1.intoArray(scratch, EDGE + L);
-            if (add) for (int j = 0; j < cols; j++) c[off + j * ccs] += scratch[EDGE + j];
-            else for (int j = 0; j < cols; j++) c[off + j * ccs] = scratch[EDGE + j];
+    /** Writes (or adds) rows x cols of the scratch tile at EDGE to C. */
+    private static void storeEdge(float[] p, float[] c, int cBase, int crs, int ccs, int rows, int cols, boolean add) {
+        for (int i = 0; i < rows; i++) {
+            int off = cBase + i * crs, t = EDGE + i * NR;
+            if (add) for (int j = 0; j < cols; j++) c[off + j * ccs] += p[t + j];
+            else for (int j = 0; j < cols; j++) c[off + j * ccs] = p[t + j];
         }
     }
 }
