@@ -139,7 +139,7 @@ final class Demo {
             pre.dataOptions.data = text.toString();
             pre.dataOptions.maxSeqLength = 128;
             pre.dataOptions.valFraction = 0.05;
-            pre.train = flags(baseDir, 400, 16, 16, 2e-3, 40, 100);
+            pre.train = flags(baseDir, 600, 16, 16, 2e-3, 40, 200);
             PreparedDataset d = Datasets.prepare(text.toString(), DatasetFormat.TEXT, tok, pre.dataOptions.prepareOptions(1));
             pre.pretrain(out, config.withMaxSeqLen(256), d, baseDir, json);
         }
@@ -157,7 +157,7 @@ final class Demo {
         PeftModel peft = new PeftModel(weights, 5);
         Score before = score(peft.inferenceModel(), tok, held);
         FinetuneCommand ft = new FinetuneCommand();
-        ft.train = flags(dir.resolve("lora"), 240, 8, 8, 3e-3, 20, 80);
+        ft.train = flags(dir.resolve("lora"), 300, 8, 8, 3e-3, 20, 100);
         ft.dataOptions = new DataOptions();
         ft.dataOptions.maxSeqLength = 256;
         MethodOptions mo = new MethodOptions();
