@@ -129,6 +129,16 @@ public final class TaskKernels {
                 hyper[WEIGHT_DECAY], hyper[BC1], hyper[BC2], 0, n);
     }
 
+    /** out [n] = s · x (LoRA's scaling of a gradient). */
+    public static void scale(float[] out, float[] x, float s, int n) {
+        for (@Parallel int i = 0; i < n; i++) out[i] = s * x[i];
+    }
+
+    /** out [n] = x. */
+    public static void copy(float[] out, float[] x, int n) {
+        for (@Parallel int i = 0; i < n; i++) out[i] = x[i];
+    }
+
     /** x [n] = 0: clears gradient buffers on the device between steps. */
     public static void zero(float[] x, int n) {
         for (@Parallel int i = 0; i < n; i++) x[i] = 0f;
