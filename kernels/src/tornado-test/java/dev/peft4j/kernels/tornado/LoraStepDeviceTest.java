@@ -1,0 +1,78 @@
+package dev.peft4j.kernels.tornado;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import java.util.Locale;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A LoRA training step (forward, loss, backward, AdamW) as one TaskGraph on the TornadoVM device,
+ * against the same step run as plain Java: the losses of three steps and the LoRA weights after
+ * them agree within float rounding.
+ *
+ * <p>Disabled: TornadoVM 5.2.0 does not finish building the TornadoVM bytecode for a graph of this
+ * size (one layer is ~150 tasks; it spins in TornadoVMGraphCompiler.scheduleAndEmitTornadoVMBytecodes
+ * for minutes, after -Dtornado.tvm.maxbytecodesize is raised past its first overflow). The step
+ * needs splitting into several graphs of one execution plan before this can run.
+ */
+class LoraStepDeviceTest {
+    private static final LoraStep.Shape SHAPE =
+            new LoraStep.Shape(16, 2, 4, 2, 24, 29, 2, 5, 2, 4f, 1e-5f, 10000);
+
+    /** The Java form of the step trains: the loss on one repeated batch falls. */
+    @Test
+    void javaStepLowersTheLossOnARepeatedBatch() {
+        int n = SHAPE.n();
+        int[] tokens = new int[n], targets = new int[n];
+        float[] lossWeights = new float[n];
+        SplittableRandom r = new SplittableRandom(11);
+        for (int i = 0; i < n; i++) {
+            tokens[i] = r.nextInt(SHAPE.vocab());
+            targets[i] = r.nextInt(SHAPE.vocab());
+            lossWeights[i] = 1f;
+        }
+        try (LoraStep java = LoraStep.inJava(SHAPE, LoraStep.Weights.random(SHAPE, 1), 5)) {
+            double first = java.step(tokens, targets, lossWeights, 3e-2f), last = first;
+            for (int i = 0; i < 20; i++) last = java.step(tokens, targets, lossWeights, 3e-2f);
+            System.out.printf(Locale.ROOT, "java LoRA step: loss %.5f -> %.5f after 20 steps%n", first, last);
+            org.junit.jupiter.api.Assertions.assertTrue(last < first - 0.05, "loss " + first + " -> " + last);
+        }
+    }
+
+    @Test
+    @Disabled("TornadoVM 5.2.0 does not finish scheduling a whole-step TaskGraph; see the class comment")
+    void threeStepsOnTheDeviceMatchJava() {
+        LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
+        int n = SHAPE.n();
+        SplittableRandom r = new SplittableRandom(3);
+        try (LoraStep device = LoraStep.onDevice(SHAPE, weights, 5, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
+             LoraStep java = LoraStep.inJava(SHAPE, weights, 5)) {
+            double first = 0, last = 0;
+            for (int step = 0; step < 3; step++) {
+                int[] tokens = new int[n], targets = new int[n];
+                float[] lossWeights = new float[n];
+                for (int i = 0; i < n; i++) {
+                    tokens[i] = r.nextInt(SHAPE.vocab());
+                    targets[i] = r.nextInt(SHAPE.vocab());
+                    lossWeights[i] = i % SHAPE.seq() < 2 ? 0f : 1f; // a masked prompt of two tokens per sequence
+                }
+                double onDevice = device.step(tokens, targets, lossWeights, 1e-2f);
+                double inJava = java.step(tokens, targets, lossWeights, 1e-2f);
+                System.out.printf(Locale.ROOT, "step %d  loss device %.7f  java %.7f  diff %.2e%n", step, onDevice, inJava,
+                        Math.abs(onDevice - inJava));
+                assertEquals(inJava, onDevice, 1e-5 * Math.abs(inJava), "loss of step " + step);
+                if (step == 0) first = onDevice;
+                last = onDevice;
+            }
+            assertNotEquals(first, last, "the LoRA weights moved");
+            float[][][] d = device.fetchLora(), j = java.fetchLora();
+            String[] names = {"q.lora_A", "q.lora_B", "v.lora_A", "v.lora_B"};
+            for (int p = 0; p < 4; p++)
+                for (int l = 0; l < SHAPE.layers(); l++)
+                    DeviceCheck.check("layer_" + l + "." + names[p], d[p][l], j[p][l], 1e-4);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.peft4j.kernels.tornado;
+
+import dev.peft4j.kernels.AdamW;
+import dev.peft4j.kernels.Attention;
+import dev.peft4j.kernels.CrossEntropy;
+import dev.peft4j.kernels.Matmul;
+import dev.peft4j.kernels.Parallel;
+import dev.peft4j.kernels.Residual;
+import dev.peft4j.kernels.RmsNorm;
+import dev.peft4j.kernels.Rope;
+import dev.peft4j.kernels.SwiGlu;
+
+/**
+ * The task methods that TaskGraphs run: each binds one of the plain kernels to its whole range.
+ *
+ * <p>The plain kernels take a row range {@code from..to} so that the CPU backend can split rows
+ * over threads; TornadoVM only parallelises loops that start at a constant, so these wrappers pass
+ * {@code 0..n} and TornadoVM inlines the call and folds the constant. The kernel bodies are the
+ * plain ones, so the device runs exactly the code the CPU tests check. Values that change per step
+ * (learning rate, bias corrections, the loss scale) travel in small arrays rather than as scalars,
+ * which a TaskGraph fixes when it is built.
+ *
+ * <p>The only kernel written here is the embedding gather: the plain one copies rows with
+ * {@code System.arraycopy}, which TornadoVM cannot compile.
+ */
+public final class TaskKernels {
+    private TaskKernels() {}
+
+    /** Slots of the AdamW hyper-parameter array passed to {@link #adamW}. */
+    public static final int GRAD_SCALE = 0, LR = 1, BETA1 = 2, BETA2 = 3, EPS = 4, WEIGHT_DECAY = 5, BC1 = 6, BC2 = 7,
+            HYPER_SIZE = 8;
+
+    /** out [n][dim] = table [vocab][dim] rows at tokens [n]. */
+    public static void embedding(float[] out, float[] table, int[] tokens, int n, int dim) {
+        for (@Parallel int i = 0; i < n; i++) {
+            for (@Parallel int j = 0; j < dim; j++) out[i * dim + j] = table[tokens[i] * dim + j];
+        }
+    }
+
+    /** y [n][out] = x [n][in] · w [out][in]ᵀ ({@link Matmul#forward}, offsets 0). */
+    public static void matmul(float[] y, float[] x, float[] w, int n, int in, int out) {
+        Matmul.forward(y, 0, x, 0, w, 0, n, in, out);
+    }
+
+    /** dx [n][in] += dy [n][out] · w [out][in]. */
+    public static void matmulBackwardInput(float[] dx, float[] dy, float[] w, int n, int in, int out) {
+        Matmul.backwardInput(dx, 0, dy, 0, w, 0, n, in, out);
+    }
+
+    /** dw [out][in] += dy [n][out]ᵀ · x [n][in]. */
+    public static void matmulBackwardWeight(float[] dw, float[] dy, float[] x, int n, int in, int out) {
+        Matmul.backwardWeight(dw, 0, dy, 0, x, 0, n, in, out);
+    }
+
+    /** out [n][dim] = rmsnorm(x) · w, rstd [n] saved for backward. */
+    public static void rmsnorm(float[] out, float[] x, float[] w, float[] rstd, int n, int dim, float eps) {
+        RmsNorm.forward(out, x, w, rstd, dim, eps, 0, n);
+    }
+
+    /** dx [n][dim] += d rmsnorm / dx. */
+    public static void rmsnormBackwardInput(float[] dx, float[] dOut, float[] x, float[] w, float[] rstd, int n, int dim) {
+        RmsNorm.backwardInput(dx, dOut, x, w, rstd, dim, 0, n);
+    }
+
+    /** dw [dim] += Σ_rows dOut · x · rstd. */
+    public static void rmsnormBackwardWeight(float[] dw, float[] dOut, float[] x, float[] rstd, int n, int dim) {
+        RmsNorm.backwardWeight(dw, dOut, x, rstd, n, dim, 0, dim);
+    }
+
+    /** Rotates x [n][heads*hd] in place; row i is at position pos0 + i % period. */
+    public static void rope(float[] x, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+        Rope.forward(x, cos, sin, heads, hd, pos0, period, 0, n);
+    }
+
+    /** Rotates the gradient dx [n][heads*hd] back. */
+    public static void ropeBackward(float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+        Rope.backward(dx, cos, sin, heads, hd, pos0, period, 0, n);
+    }
+
+    /** Causal GQA attention for B sequences of T queries ({@link Attention#forward}, all B·nHeads·T rows). */
+    public static void attention(float[] out, float[] q, float[] k, float[] v, float[] att, int batch,
+                                 int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride) {
+        Attention.forward(out, q, k, v, att, nHeads, nKv, hd, T, p0, kvRows, attStride, 0, batch * nHeads * T);
+    }
+
+    /** Attention backward, first pass: dScores and dq. */
+    public static void attentionBackwardQuery(float[] dq, float[] dScores, float[] dOut, float[] k, float[] v, float[] att,
+                                              int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows,
+                                              int attStride) {
+        Attention.backwardQuery(dq, dScores, dOut, k, v, att, nHeads, nKv, hd, T, p0, kvRows, attStride,
+                0, batch * nHeads * T);
+    }
+
+    /** Attention backward, second pass: dk and dv, one row per (sequence, key/value head). */
+    public static void attentionBackwardKeyValue(float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q,
+                                                 float[] att, int batch, int nHeads, int nKv, int hd, int T, int p0,
+                                                 int kvRows, int attStride) {
+        Attention.backwardKeyValue(dk, dv, dScores, dOut, q, att, nHeads, nKv, hd, T, p0, kvRows, attStride,
+                0, batch * nKv);
+    }
+
+    /** out [n] = silu(gate) · up. */
+    public static void swiglu(float[] out, float[] gate, float[] up, int n) {
+        SwiGlu.forward(out, gate, up, 0, n);
+    }
+
+    /** dGate, dUp [n] += SwiGLU's backward. */
+    public static void swigluBackward(float[] dGate, float[] dUp, float[] dOut, float[] gate, float[] up, int n) {
+        SwiGlu.backward(dGate, dUp, dOut, gate, up, 0, n);
+    }
+
+    /** x [n] += delta [n]. */
+    public static void residual(float[] x, float[] delta, int n) {
+        Residual.forward(x, delta, 0, n);
+    }
+
+    /**
+     * Cross-entropy of logits [rows][vocab] against targets [rows] (losses [rows], unweighted); the
+     * logits become their gradient scaled by weights[i] · scale[0] when scale[0] != 0.
+     */
+    public static void crossEntropy(float[] logits, int[] targets, float[] weights, float[] losses, float[] scale,
+                                    int rows, int vocab) {
+        CrossEntropy.forwardBackward(logits, targets, weights, 0, losses, vocab, scale[0], 0, rows);
+    }
+
+    /** One AdamW step over w, g, m, v [n], hyper-parameters read from hyper [{@link #HYPER_SIZE}]. */
+    public static void adamW(float[] w, float[] g, float[] m, float[] v, float[] hyper, int n) {
+        AdamW.step(w, g, m, v, hyper[GRAD_SCALE], hyper[LR], hyper[BETA1], hyper[BETA2], hyper[EPS],
+                hyper[WEIGHT_DECAY], hyper[BC1], hyper[BC2], 0, n);
+    }
+
+    /** out [n] = s · x (LoRA's scaling of a gradient). */
+    public static void scale(float[] out, float[] x, float s, int n) {
+        for (@Parallel int i = 0; i < n; i++) out[i] = s * x[i];
+    }
+
+    /** out [n] = x. */
+    public static void copy(float[] out, float[] x, int n) {
+        for (@Parallel int i = 0; i < n; i++) out[i] = x[i];
+    }
+
+    /** x [n] = 0: clears gradient buffers on the device between steps. */
+    public static void zero(float[] x, int n) {
+        for (@Parallel int i = 0; i < n; i++) x[i] = 0f;
+    }
+}
