@@ -32,18 +32,28 @@ import java.util.SplittableRandom;
  * and report validation loss and exact-match accuracy before and after, with a few generations.
  */
 final class Demo {
-    static final String[] WORDS = {"apple", "river", "stone", "cloud", "tiger", "bread", "green", "happy", "light", "music",
-            "ocean", "plant", "quiet", "sugar", "table", "water", "zebra", "candle", "forest", "garden", "honey", "island",
-            "jacket", "kitten", "lemon", "mirror", "needle", "orange", "pencil", "rabbit", "silver", "tomato", "valley",
-            "window", "yellow", "basket", "castle", "dragon", "engine", "flower", "guitar", "hammer", "insect", "jungle",
-            "ladder", "monkey", "number", "pepper", "rocket", "summer", "turtle", "violin", "wizard", "anchor", "button",
-            "carpet", "doctor", "feather", "pillow", "spider"};
+    /** Made-up words from syllables: many distinct inputs, all seen in pre-training text. */
+    static final String[] WORDS = words(240, 3);
+
+    static String[] words(int count, long seed) {
+        String[] syllables = {"ba", "ko", "mi", "tu", "ra", "le", "so", "ni", "da", "pe", "fu", "go", "zi", "ha", "wo", "ye", "lu", "ti", "ma", "ve"};
+        SplittableRandom r = new SplittableRandom(seed);
+        java.util.LinkedHashSet<String> out = new java.util.LinkedHashSet<>();
+        while (out.size() < count) {
+            StringBuilder w = new StringBuilder();
+            int n = 2 + r.nextInt(2);
+            for (int i = 0; i < n; i++) w.append(syllables[r.nextInt(syllables.length)]);
+            out.add(w.toString());
+        }
+        return out.toArray(String[]::new);
+    }
+
     private static final String[] VERBS = {"sees", "likes", "finds", "holds", "draws", "paints", "keeps", "wants", "moves", "opens"};
     private static final String[] STARTS = {"the", "a", "my", "your", "one", "every", "this", "that"};
 
     /** The instruction tasks: each has an exact answer computed from the word. */
     enum Task {
-        REPEAT("Repeat the word."), UPPERCASE("Write the word in capital letters."), REVERSE("Write the word backwards.");
+        REPEAT("Repeat the word."), SPELL("Spell the word."), CAPITALIZE("Write the word with a capital letter.");
 
         final String instruction;
 
@@ -54,8 +64,8 @@ final class Demo {
         String answer(String w) {
             return switch (this) {
                 case REPEAT -> w;
-                case UPPERCASE -> w.toUpperCase(Locale.ROOT);
-                case REVERSE -> new StringBuilder(w).reverse().toString();
+                case SPELL -> String.join("-", w.split(""));
+                case CAPITALIZE -> cap(w);
             };
         }
     }
@@ -119,7 +129,7 @@ final class Demo {
         Tokenizer tok = new ByteTokenizer();
         say("peft4j demo: pre-train a small LLaMA on generated text, then fine-tune it with LoRA on generated instructions.");
         Path text = dir.resolve("corpus.txt");
-        Files.writeString(text, corpus(7, 12_000));
+        Files.writeString(text, corpus(7, 16_000));
         Path data = dir.resolve("instructions.json");
         List<Map<String, String>> rows = instructions(11);
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(data.toFile(), rows);
@@ -146,7 +156,7 @@ final class Demo {
         var weights = Checkpoints.load(model);
 
         // 2. the instruction data: 2/3 for training, 1/3 held out
-        int valSize = rows.size() / 3;
+        int valSize = 60;
         PrepareOptions prep = PrepareOptions.defaults().withMaxSeqLength(256).withValSize(valSize).withSeed(3);
         PreparedDataset inst = Datasets.prepare(data.toString(), DatasetFormat.ALPACA, tok, prep);
         List<Map<String, String>> held = heldOut(rows, inst, tok);
