@@ -25,16 +25,21 @@ public final class CrossEntropy {
             int base = i * vocab;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < vocab; j++) max = Math.max(max, logits[base + j]);
-            float sum = 0f;
-            for (int j = 0; j < vocab; j++) sum += (float) Math.exp(logits[base + j] - max);
+            // exp(z − max) once per logit: kept in place when the gradient is wanted
+            boolean grad = scale != 0f;
             int target = targets[rowOffset + i];
-            losses[i] = max + (float) Math.log(sum) - logits[base + target];
-            if (scale != 0f) {
+            float zTarget = logits[base + target];
+            float sum = 0f;
+            for (int j = 0; j < vocab; j++) {
+                float e = (float) Math.exp(logits[base + j] - max);
+                sum += e;
+                if (grad) logits[base + j] = e;
+            }
+            losses[i] = max + (float) Math.log(sum) - zTarget;
+            if (grad) {
                 // softmax as exp(z − max) / sum: exact to a float at any logit size
                 float g = weights[rowOffset + i] * scale, gOverSum = g / sum;
-                for (int j = 0; j < vocab; j++) {
-                    logits[base + j] = g == 0f ? 0f : (float) Math.exp(logits[base + j] - max) * gOverSum;
-                }
+                for (int j = 0; j < vocab; j++) logits[base + j] = g == 0f ? 0f : logits[base + j] * gOverSum;
                 logits[base + target] -= g;
             }
         }
