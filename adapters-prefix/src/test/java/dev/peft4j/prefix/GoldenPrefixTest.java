@@ -1,26 +1,13 @@
 package dev.peft4j.prefix;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.api.Parameter;
-import dev.peft4j.api.io.Safetensors;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.lora.LoraMethod;
-import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.golden.Golden;
 import dev.peft4j.models.io.Checkpoints;
 import dev.peft4j.models.peft.PeftModel;
-import dev.peft4j.models.train.AdamWOptimizer;
-import dev.peft4j.models.train.Batch;
-import dev.peft4j.models.train.LlamaTrainer;
-import java.net.URISyntaxException;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
-import java.util.TreeSet;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,25 +21,18 @@ import org.junit.jupiter.api.Test;
  * unrotated prefix keys, positions from 0 or from P, rotated or raw queries in the adapter.
  */
 class GoldenPrefixTest {
-    private static final double RTOL = 1e-4;
-    /**
-     * The parameters after five steps: Adam divides by √v, so an element whose gradient is near zero
-     * at some step turns float32 rounding of that gradient into a visible change of its update.
-     */
-    private static final double FINAL_RTOL = 1e-3;
-
     @Test
     void prefixTuningMatchesPyTorch() {
         PeftModel m = base();
         m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(3));
-        trainAndCompare(m, "c3_prefix");
+        Golden.trainAndCompare(m, GoldenPrefixTest.class, "c3_prefix");
     }
 
     @Test
     void llamaAdapterMatchesPyTorch() {
         PeftModel m = base();
         m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(3, 1));
-        trainAndCompare(m, "c4_llama_adapter");
+        Golden.trainAndCompare(m, GoldenPrefixTest.class, "c4_llama_adapter");
     }
 
     @Test
@@ -61,83 +41,14 @@ class GoldenPrefixTest {
         m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj", "v_proj")));
         m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(2));
         m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(3, 0));
-        trainAndCompare(m, "c5_combo");
+        Golden.trainAndCompare(m, GoldenPrefixTest.class, "c5_combo");
     }
 
     private static PeftModel base() {
         return new PeftModel(Checkpoints.load(golden("base/hf")), 0);
     }
 
-    /**
-     * Loads the fixture's initial values into the model's trainable parameters, then checks one
-     * backward and five AdamW steps against the fixture, and that the base did not move.
-     */
-    static void trainAndCompare(PeftModel m, String name) {
-        LlamaWeights base = m.base();
-        List<float[]> before = base.tensors().stream().map(t -> t.data().clone()).toList();
-        try (Safetensors exp = Safetensors.open(golden(name + "/expected.safetensors"))) {
-            long[] shape = exp.shape("inputs");
-            int B = (int) shape[0], T = (int) shape[1];
-            Batch batch = new Batch(B, T, ids(exp.readFloats("inputs")), ids(exp.readFloats("targets")), exp.readFloats("mask"));
-            System.out.printf("golden PEFT training %s (%d x %d):%n", name, B, T);
-
-            List<Parameter> params = m.trainableParameters();
-            Set<String> fixture = exp.names().stream().filter(n -> n.startsWith("init.")).map(n -> n.substring("init.".length()))
-                    .collect(Collectors.toCollection(TreeSet::new));
-            Set<String> installed = params.stream().map(Parameter::name).collect(Collectors.toCollection(TreeSet::new));
-            assertEquals(fixture, installed, "the installed methods' parameters are exactly the fixture's");
-            for (Parameter p : params) {
-                assertArrayEquals(exp.shape("init." + p.name()), Arrays.stream(p.shape()).asLongStream().toArray(), p.name());
-                exp.readFloats("init." + p.name(), p.data());
-            }
-
-            LlamaTrainer trainer = m.trainer(B, T, false);
-            assertTrue(trainer.parameters().isEmpty(), "the base is frozen");
-            check("loss", new float[]{(float) trainer.forwardBackward(batch)}, exp.readFloats("loss"), RTOL);
-            for (Parameter p : params) check("grad." + p.name(), p.grad(), exp.readFloats("grad." + p.name()), RTOL);
-
-            for (Parameter p : params) p.zeroGrad();
-            AdamWOptimizer opt = new AdamWOptimizer(params, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0);
-            float[] losses = new float[5], norms = new float[5];
-            for (int step = 0; step < 5; step++) {
-                losses[step] = (float) trainer.forwardBackward(batch);
-                norms[step] = (float) opt.step(1e-2, 1);
-            }
-            check("losses before each of 5 steps", losses, exp.readFloats("losses"), RTOL);
-            check("gradient norms before clipping", norms, exp.readFloats("grad_norms"), RTOL);
-            check("final loss", new float[]{(float) trainer.loss(batch)}, exp.readFloats("final_loss"), RTOL);
-            for (Parameter p : params) check("final." + p.name(), p.data(), exp.readFloats("final." + p.name()), FINAL_RTOL);
-        }
-        List<LlamaWeights.Tensor> after = base.tensors();
-        for (int i = 0; i < after.size(); i++) assertArrayEquals(before.get(i), after.get(i).data(), "base tensor " + after.get(i).name() + " moved");
-        System.out.printf("  base weights: %d tensors bit-for-bit unchanged%n", after.size());
-    }
-
-    static Path golden(String relative) {
-        try {
-            return Path.of(GoldenPrefixTest.class.getResource("/golden/" + relative).toURI());
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static int[] ids(float[] f) {
-        int[] out = new int[f.length];
-        for (int i = 0; i < f.length; i++) out[i] = (int) f[i];
-        return out;
-    }
-
-    /** Prints the evidence and checks max |got − want| / max |want| ≤ tol. */
-    private static void check(String what, float[] got, float[] want, double tol) {
-        assertEquals(want.length, got.length, what + ": sizes");
-        double scale = 0, diff = 0;
-        for (int i = 0; i < want.length; i++) {
-            scale = Math.max(scale, Math.abs(want[i]));
-            diff = Math.max(diff, Math.abs(got[i] - want[i]));
-        }
-        double rel = diff / Math.max(scale, 1e-30);
-        System.out.printf("  %-72s first %+.6f vs %+.6f  max diff %.2e  rel %.2e  (tol %.0e) %s%n",
-                what, got[0], want[0], diff, rel, tol, rel <= tol ? "OK" : "NOT OK");
-        assertTrue(rel <= tol, what + ": relative difference " + rel + " > " + tol);
+    private static java.nio.file.Path golden(String relative) {
+        return Golden.resource(GoldenPrefixTest.class, relative);
     }
 }

@@ -1,7 +1,6 @@
 package dev.peft4j.models.golden;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.api.Parameter;
 import dev.peft4j.api.io.Safetensors;
@@ -10,7 +9,6 @@ import dev.peft4j.models.io.Checkpoints;
 import dev.peft4j.models.train.AdamWOptimizer;
 import dev.peft4j.models.train.Batch;
 import dev.peft4j.models.train.LlamaTrainer;
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,32 +24,15 @@ class GoldenTrainingTest {
     private static final double RTOL = 1e-4;
 
     private static Path golden(String relative) {
-        try {
-            return Path.of(GoldenTrainingTest.class.getResource("/golden/" + relative).toURI());
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return Golden.resource(GoldenTrainingTest.class, relative);
     }
 
     private static int[] ids(float[] f) {
-        int[] out = new int[f.length];
-        for (int i = 0; i < f.length; i++) out[i] = (int) f[i];
-        return out;
+        return Golden.ids(f);
     }
 
-    /** Prints the evidence and checks max |got − want| / max |want| ≤ RTOL. */
-    private static double check(String what, float[] got, float[] want) {
-        assertEquals(want.length, got.length, what + ": sizes");
-        double scale = 0, diff = 0;
-        for (int i = 0; i < want.length; i++) {
-            scale = Math.max(scale, Math.abs(want[i]));
-            diff = Math.max(diff, Math.abs(got[i] - want[i]));
-        }
-        double rel = diff / Math.max(scale, 1e-30);
-        System.out.printf("  %-48s first %+.6f vs %+.6f  max diff %.2e  rel %.2e  (tol %.0e) %s%n",
-                what, got[0], want[0], diff, rel, RTOL, rel <= RTOL ? "OK" : "NOT OK");
-        assertTrue(rel <= RTOL, what + ": relative difference " + rel + " > " + RTOL);
-        return rel;
+    private static void check(String what, float[] got, float[] want) {
+        Golden.check(what, got, want, RTOL);
     }
 
     @ParameterizedTest
