@@ -34,8 +34,8 @@ import java.util.Set;
  * {@link Parameter}s of the trainable base tensors; frozen weights cost no weight-gradient work.
  */
 public final class LlamaTrainer {
-    /** Rows of logits computed at once by the chunked cross-entropy. */
-    private static final int LOGIT_CHUNK_ROWS = 64;
+    /** Rows of logits computed at once by the chunked cross-entropy: enough rows that packing the classifier is amortised (64 rows cost 40% more time at the stories15M shape). */
+    private static final int LOGIT_CHUNK_ROWS = 256;
 
     private final LlamaConfig c;
     private final LlamaWeights w;
