@@ -39,6 +39,9 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
     @Override public Class<LoraConfig> configType() { return LoraConfig.class; }
     @Override public LoraConfig defaultConfig() { return LoraConfig.of(8, 16, List.of("q_proj", "v_proj")); }
 
+    /** Several LoRA adapters may sit on one model (under different names): active ones add up, as in PEFT. */
+    @Override public boolean stackable() { return true; }
+
     @Override
     public Adapter install(LoraConfig config, InstallContext ctx) {
         ModelShape m = ctx.model();

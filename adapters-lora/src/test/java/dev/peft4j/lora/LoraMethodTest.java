@@ -99,4 +99,78 @@ class LoraMethodTest extends PeftMethodContract<LoraConfig> {
         List<Parameter> pa = a.trainableParameters(), pb = b.trainableParameters();
         for (int i = 0; i < pa.size(); i++) assertArrayEquals(pa.get(i).grad(), pb.get(i).grad(), pa.get(i).name());
     }
+
+    @Test
+    void severalAdaptersLoadSwitchAndUnload(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        LlamaWeights w = base();
+        int[] tokens = batch(model(), 1, 8, 2).inputs();
+        float[][] plain = new dev.peft4j.models.LlamaModel(w).forwardAll(tokens);
+        // two trained adapters, saved apart
+        float[][][] alone = new float[2][][];
+        for (int i = 0; i < 2; i++) {
+            PeftModel m = new PeftModel(w, 10 + i);
+            m.install(method(), LoraConfig.of(2, 4, List.of(i == 0 ? "q_proj" : "down_proj")));
+            randomize(m, 20 + i);
+            alone[i] = m.inferenceModel().forwardAll(tokens);
+            dev.peft4j.models.peft.AdapterFiles.saveAll(m, dir.resolve("adapter" + i), methods, null);
+        }
+        PeftModel m = new PeftModel(w, 1);
+        dev.peft4j.models.peft.AdapterFiles.load(m, dir.resolve("adapter0"), methods);
+        dev.peft4j.models.peft.AdapterFiles.load(m, dir.resolve("adapter1"), methods);
+        assertEquals(List.of("lora", "adapter1"), List.copyOf(m.adapters().keySet()));
+        m.setActive("lora", false);
+        assertArrayEquals(alone[1][5], m.inferenceModel().forwardAll(tokens)[5], "only the second active");
+        m.setActive("lora", true);
+        m.setActive("adapter1", false);
+        assertArrayEquals(alone[0][5], m.inferenceModel().forwardAll(tokens)[5], "only the first active");
+        assertEquals(4, m.trainableParameters().size(), "an inactive adapter does not train");
+        m.unload("lora");
+        assertArrayEquals(plain[5], m.inferenceModel().forwardAll(tokens)[5], "the first unloaded and the second switched off: the base model");
+    }
+
+    @Test
+    void readsAnAdapterWrittenByHuggingFacePeft(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        // adapter_config.json as PEFT 0.x writes it, with fields peft4j does not use
+        java.nio.file.Files.writeString(dir.resolve("adapter_config.json"), """
+                {"alpha_pattern": {}, "auto_mapping": null, "base_model_name_or_path": "tiny", "bias": "none",
+                 "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true, "layer_replication": null,
+                 "layers_pattern": null, "layers_to_transform": null, "loftq_config": {}, "lora_alpha": 8, "lora_dropout": 0.05,
+                 "megatron_config": null, "megatron_core": "megatron.core", "modules_to_save": null, "peft_type": "LORA", "r": 2,
+                 "rank_pattern": {}, "revision": null, "target_modules": ["v_proj", "q_proj"], "task_type": "CAUSAL_LM",
+                 "use_dora": false, "use_rslora": false}""");
+        List<dev.peft4j.api.io.Safetensors.Tensor> tensors = new java.util.ArrayList<>();
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        for (int l = 0; l < 2; l++) {
+            for (String mod : new String[]{"q_proj", "v_proj"}) {
+                int out = mod.equals("q_proj") ? 16 : 8;
+                String k = "base_model.model.model.layers." + l + ".self_attn." + mod;
+                float[] a = new float[2 * 16], b = new float[out * 2];
+                for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+                for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+                tensors.add(new dev.peft4j.api.io.Safetensors.Tensor(k + ".lora_A.weight", new int[]{2, 16}, a));
+                tensors.add(new dev.peft4j.api.io.Safetensors.Tensor(k + ".lora_B.weight", new int[]{out, 2}, b));
+            }
+        }
+        dev.peft4j.api.io.Safetensors.write(dir.resolve("adapter_model.safetensors"), tensors, dev.peft4j.api.io.DType.F32, java.util.Map.of("format", "pt"));
+        PeftModel m = new PeftModel(base(), 1);
+        var loaded = dev.peft4j.models.peft.AdapterFiles.load(m, dir, methods);
+        assertEquals(1, loaded.size());
+        LoraConfig c = (LoraConfig) loaded.get(0).adapter().config();
+        assertEquals(2, c.r());
+        assertEquals(4.0, c.scaling());
+        var q0 = m.trainableParameters().stream().filter(p -> p.name().equals("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")).findFirst().orElseThrow();
+        assertArrayEquals(tensors.get(1).data(), q0.data(), "weights land by name");
+    }
+
+    @Test
+    void refusesAnAdapterThatDoesNotFitTheModel(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        PeftModel big = new PeftModel(LlamaWeights.random(LlamaConfig.of(32, 24, 2, 4, 2, 20, 12, false), 1, 0.1f), 1);
+        big.install(method(), LoraConfig.of(2, 4, List.of("q_proj")));
+        dev.peft4j.models.peft.AdapterFiles.saveAll(big, dir, methods, null);
+        PeftModel m = new PeftModel(base(), 1);
+        var e = assertThrows(UserException.class, () -> dev.peft4j.models.peft.AdapterFiles.load(m, dir, methods));
+        assertTrue(e.getMessage().contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight has shape [2, 32] but this model needs [2, 16]"),
+                e.getMessage());
+        assertTrue(m.adapters().isEmpty(), "nothing is left half-installed");
+    }
 }

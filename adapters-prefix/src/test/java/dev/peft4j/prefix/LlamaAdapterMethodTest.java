@@ -61,7 +61,7 @@ class LlamaAdapterMethodTest extends PeftMethodContract<AdaptionPromptConfig> {
         assertEquals(3, AdapterFiles.load(loaded, dir, methods).size());
         float[][] want = model.forwardAll(seq), got = loaded.inferenceModel().forwardAll(seq);
         for (int t = 0; t < seq.length; t++) assertArrayEquals(want[t], got[t], "position " + t);
-        var e = assertThrows(UserException.class, () -> m.install("second", new LoraMethod(), LoraConfig.of(2, 4, List.of("k_proj"))));
-        assertEquals("method 'lora' is already installed (as adapter 'lora') and cannot be stacked twice on one model", e.getMessage());
+        var e = assertThrows(UserException.class, () -> m.install("second", new PrefixTuningMethod(), PrefixTuningConfig.of(2)));
+        assertEquals("method 'prefix' is already installed (as adapter 'prefix') and cannot be stacked twice on one model", e.getMessage());
     }
 }

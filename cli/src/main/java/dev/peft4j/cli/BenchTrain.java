@@ -82,16 +82,38 @@ final class BenchTrain implements Callable<Integer> {
         }
         double med = BenchCommand.median(secs);
         long peak = Report.peakRssBytes();
+        long adapterBytes = adapterBytes(peft);
         if (json) {
             new Report().put("bench", "train").put("method", method).put("batch", batch).put("seq", seq).put("threads", Threads.threads())
                     .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
                     .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
-                    .put("activation_bytes", trainer.activationBytes()).put("peak_rss_bytes", peak).printJson(out);
+                    .put("activation_bytes", trainer.activationBytes()).put("adapter_bytes", adapterBytes).put("peak_rss_bytes", peak).printJson(out);
         } else {
-            out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s (activations %s)%n",
-                    med, n / med, flops / med / 1e9, Report.mib(peak), Report.mib(trainer.activationBytes()));
+            out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s (activations %s); adapter on disk %s%n",
+                    med, n / med, flops / med / 1e9, Report.mib(peak), Report.mib(trainer.activationBytes()),
+                    adapterBytes < 0 ? "n/a (full model)" : String.format("%.1f KB", adapterBytes / 1000.0));
         }
         return 0;
+    }
+
+    /** Bytes of the saved adapter files (HF PEFT layout), or -1 for full fine-tuning. */
+    private static long adapterBytes(PeftModel peft) {
+        if (peft.adapters().values().stream().anyMatch(i -> i.method().exclusive())) return -1;
+        try {
+            java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("peft4j-bench-adapter");
+            try {
+                dev.peft4j.models.peft.AdapterFiles.saveAll(peft, dir, PeftMethods.discover(null), "bench");
+                try (var files = java.nio.file.Files.walk(dir)) {
+                    return files.filter(java.nio.file.Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+                }
+            } finally {
+                try (var files = java.nio.file.Files.walk(dir)) {
+                    for (var f : files.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.deleteIfExists(f);
+                }
+            }
+        } catch (java.io.IOException e) {
+            return -1;
+        }
     }
 
     private static <C extends PeftConfig> void installDefault(PeftModel peft, PeftMethod<C> m) {

@@ -67,7 +67,11 @@ public final class AdapterFiles {
     /** Loads the adapter(s) saved in {@code dir} onto the model, with their trained weights. */
     public static List<PeftModel.Installed> load(PeftModel model, Path dir, PeftMethods methods) {
         if (!Files.isDirectory(dir)) throw new UserException("--adapter: " + dir + " is not a directory");
-        if (isAdapterDir(dir)) return List.of(loadOne(model, dir, methods, defaultName(dir, methods)));
+        if (isAdapterDir(dir)) {
+            String name = defaultName(dir, methods);
+            if (model.adapters().containsKey(name)) name = dir.toAbsolutePath().normalize().getFileName().toString();
+            return List.of(loadOne(model, dir, methods, name));
+        }
         List<Path> subs;
         try (Stream<Path> s = Files.list(dir)) {
             subs = s.filter(AdapterFiles::isAdapterDir).sorted().toList();
