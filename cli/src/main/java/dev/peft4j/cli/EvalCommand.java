@@ -6,7 +6,6 @@ import dev.peft4j.models.data.Datasets;
 import dev.peft4j.models.data.ExampleLoader;
 import dev.peft4j.models.data.PrepareOptions;
 import dev.peft4j.models.data.PreparedDataset;
-import dev.peft4j.models.train.Batch;
 import dev.peft4j.models.train.LlamaTrainer;
 import dev.peft4j.models.train.TextEvaluator;
 import java.io.IOException;
@@ -80,21 +79,15 @@ final class EvalCommand implements Callable<Integer> {
         PreparedDataset d = Datasets.prepare(data.toString(), fmt, loaded.tokenizer(), opts);
         int seqLen = FinetuneCommand.exampleSeqLen(d);
         long t0 = System.nanoTime();
-        LlamaTrainer trainer = loaded.peft().trainer(batch, seqLen, true);
-        double sum = 0, w = 0;
-        for (Batch b : ExampleLoader.evaluationBatches(d.train(), batch, seqLen)) {
-            double bw = b.weightSum();
-            if (bw == 0) continue;
-            sum += trainer.loss(b) * bw;
-            w += bw;
-        }
-        double seconds = (System.nanoTime() - t0) / 1e9, loss = sum / Math.max(w, 1e-12);
+        LlamaTrainer.MeanLoss m = loaded.peft().trainer(batch, seqLen, true).meanLoss(ExampleLoader.evaluationBatches(d.train(), batch, seqLen));
+        double seconds = (System.nanoTime() - t0) / 1e9, loss = m.loss();
+        long w = m.tokens();
         if (json) {
-            new Report().put("model", loaded.name()).put("data", data.toString()).put("examples", d.summary().examples()).put("tokens", (long) w)
+            new Report().put("model", loaded.name()).put("data", data.toString()).put("examples", d.summary().examples()).put("tokens", w)
                     .put("loss", loss).put("perplexity", Math.exp(loss)).put("seconds", seconds).put("peak_rss_bytes", Report.peakRssBytes()).printJson(out);
         } else {
             out.printf("%s on %s: %,d examples, %,d response tokens, loss %.4f, perplexity %.3f (%.1f s)%n", loaded.name(), data,
-                    d.summary().examples(), (long) w, loss, Math.exp(loss), seconds);
+                    d.summary().examples(), w, loss, Math.exp(loss), seconds);
         }
         return 0;
     }

@@ -139,13 +139,7 @@ final class FinetuneCommand implements Callable<Integer> {
     double validationLoss(PeftModel peft, PreparedDataset data, int context) {
         int seqLen = exampleSeqLen(data);
         List<Batch> val = ExampleLoader.evaluationBatches(data.val(), train.microBatchSize, seqLen);
-        LlamaTrainer trainer = peft.trainer(train.microBatchSize, seqLen, true);
-        double sum = 0, w = 0;
-        for (Batch b : val) {
-            sum += trainer.loss(b) * b.weightSum();
-            w += b.weightSum();
-        }
-        return sum / Math.max(w, 1e-12);
+        return peft.trainer(train.microBatchSize, seqLen, true).meanLoss(val).loss();
     }
 
     /** The trained adapters in Hugging Face PEFT's layout (or, for full fine-tuning, the whole model). */

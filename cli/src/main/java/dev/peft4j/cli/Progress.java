@@ -11,14 +11,12 @@ import java.nio.file.Path;
 final class Progress implements TrainingRun.Listener {
     private final PrintWriter out;
     private final boolean terminal, quiet;
-    private final int every;
     private double lastLoss = Double.NaN;
 
     Progress(PrintWriter out, boolean quiet) {
         this.out = out;
         this.quiet = quiet;
         this.terminal = System.console() != null && System.console().isTerminal();
-        this.every = 1;
     }
 
     @Override
@@ -31,7 +29,7 @@ final class Progress implements TrainingRun.Listener {
             int width = 24, filled = (int) Math.round(width * (double) s.step() / s.steps());
             out.print("\r[" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + stats + "   ");
             if (s.step() == s.steps()) out.println();
-        } else if (s.step() % every == 0 || s.step() == s.steps()) {
+        } else {
             out.println(stats);
         }
         out.flush();

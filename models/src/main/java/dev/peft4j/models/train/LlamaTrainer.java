@@ -288,6 +288,25 @@ public final class LlamaTrainer {
         return loss;
     }
 
+    /** The loss over many batches: each batch's mean weighted by its token weights. Forward only. */
+    public record MeanLoss(double loss, long tokens) {
+        public double perplexity() {
+            return Math.exp(loss);
+        }
+    }
+
+    /** Weighted mean cross-entropy over batches of this trainer's shape (batches with no weight are skipped). */
+    public MeanLoss meanLoss(Iterable<Batch> batches) {
+        double sum = 0, weights = 0;
+        for (Batch b : batches) {
+            double w = b.weightSum();
+            if (w == 0) continue;
+            sum += loss(b) * w;
+            weights += w;
+        }
+        return new MeanLoss(sum / Math.max(weights, 1e-12), Math.round(weights));
+    }
+
     /** Per-token losses of the latest call, [B*T] (unweighted). */
     public float[] tokenLosses() {
         return losses;

@@ -2,7 +2,9 @@ package dev.peft4j.models.train;
 
 import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.peft.Hooks;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Loss and perplexity of a token stream (BOS then a text's tokens) in non-overlapping windows of
@@ -31,8 +33,7 @@ public final class TextEvaluator {
         int B = Math.min(batchSize, windows);
         LlamaTrainer trainer = new LlamaTrainer(weights, hooks, B, seqLen, true, 0, java.util.List.of());
         long t0 = System.nanoTime();
-        double total = 0;
-        long count = 0;
+        List<Batch> batches = new ArrayList<>();
         for (int w0 = 0; w0 < windows; w0 += B) {
             int[] in = new int[B * seqLen], tg = new int[B * seqLen];
             float[] wt = new float[B * seqLen];
@@ -43,11 +44,9 @@ public final class TextEvaluator {
                 System.arraycopy(ids, start + 1, tg, b * seqLen, len);
                 Arrays.fill(wt, b * seqLen, b * seqLen + len, 1f);
             }
-            Batch batch = new Batch(B, seqLen, in, tg, wt);
-            double n = batch.weightSum();
-            total += trainer.loss(batch) * n;
-            count += (long) n;
+            batches.add(new Batch(B, seqLen, in, tg, wt));
         }
-        return new Result(count, total / count, (System.nanoTime() - t0) / 1e9);
+        LlamaTrainer.MeanLoss m = trainer.meanLoss(batches);
+        return new Result(m.tokens(), m.loss(), (System.nanoTime() - t0) / 1e9);
     }
 }

@@ -167,14 +167,8 @@ public final class TrainingRun {
 
     /** Weighted mean loss over the validation batches (forward only). */
     public EvalInfo validate() {
-        double sum = 0, weights = 0;
-        for (Batch b : validation) {
-            double w = b.weightSum();
-            if (w == 0) continue;
-            sum += trainer.loss(b) * w;
-            weights += w;
-        }
-        return new EvalInfo(step, sum / Math.max(weights, 1e-12), (long) weights);
+        LlamaTrainer.MeanLoss m = trainer.meanLoss(validation);
+        return new EvalInfo(step, m.loss(), m.tokens());
     }
 
     private void appendMetrics(Map<String, Object> row) {
