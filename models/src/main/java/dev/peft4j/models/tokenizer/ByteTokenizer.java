@@ -21,27 +21,25 @@ public final class ByteTokenizer implements Tokenizer {
         return ids;
     }
 
-    @Override
-    public String decode(int[] ids) {
-        StreamDecoder d = streamDecoder();
-        StringBuilder out = new StringBuilder(ids.length);
-        for (int id : ids) out.append(d.accept(id));
-        return out.append(d.flush()).toString();
-    }
 
     @Override
     public StreamDecoder streamDecoder() {
         return new StreamDecoder() {
-            private final Utf8Accumulator utf8 = new Utf8Accumulator();
+            private final Utf8Bytes utf8 = new Utf8Bytes();
 
             @Override
             public String accept(int id) {
-                return id >= OFFSET && id < VOCAB_SIZE ? utf8.accept((byte) (id - OFFSET)) : "";
+                if (id < OFFSET || id >= VOCAB_SIZE) return "";
+                StringBuilder out = new StringBuilder(1);
+                utf8.accept(id - OFFSET, out);
+                return out.toString();
             }
 
             @Override
             public String flush() {
-                return utf8.flush();
+                StringBuilder out = new StringBuilder();
+                utf8.flush(out);
+                return out.toString();
             }
         };
     }

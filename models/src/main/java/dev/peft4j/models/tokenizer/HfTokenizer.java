@@ -517,14 +517,6 @@ public final class HfTokenizer implements Tokenizer {
     }
 
     @Override
-    public String decode(int[] ids) {
-        StreamDecoder d = streamDecoder();
-        StringBuilder sb = new StringBuilder();
-        for (int id : ids) sb.append(d.accept(id));
-        return sb.append(d.flush()).toString();
-    }
-
-    @Override
     public StreamDecoder streamDecoder() {
         return new StreamDecoder() {
             private final Utf8Bytes pending = new Utf8Bytes();

@@ -308,14 +308,6 @@ public class SentencePieceTokenizer implements Tokenizer {
         return pieceIds.getIfAbsent(piece, unkId);
     }
 
-    @Override
-    public String decode(int[] ids) {
-        StreamDecoder d = streamDecoder();
-        StringBuilder sb = new StringBuilder();
-        for (int id : ids) sb.append(d.accept(id));
-        return sb.append(d.flush()).toString();
-    }
-
     /**
      * Decodes as SentencePiece does: control pieces vanish, the unknown piece shows as its surface
      * ({@code " ⁇ "} by default), runs of byte pieces are assembled into UTF-8, ▁ becomes a space, and the

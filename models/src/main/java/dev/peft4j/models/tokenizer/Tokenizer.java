@@ -11,8 +11,13 @@ public interface Tokenizer {
     /** Encodes {@code text}, with a leading BOS and/or trailing EOS id when asked. */
     int[] encode(String text, boolean bos, boolean eos);
 
-    /** Decodes ids to text; special tokens (BOS, EOS, ...) are dropped. */
-    String decode(int[] ids);
+    /** Decodes ids to text; special tokens (BOS, EOS, ...) are dropped. The same text as streaming them. */
+    default String decode(int[] ids) {
+        StreamDecoder d = streamDecoder();
+        StringBuilder sb = new StringBuilder();
+        for (int id : ids) sb.append(d.accept(id));
+        return sb.append(d.flush()).toString();
+    }
 
     /** A decoder for streaming: feed ids one at a time, get the text they complete. */
     StreamDecoder streamDecoder();
