@@ -123,36 +123,49 @@ final class Demo {
         return rows;
     }
 
-    int run() throws IOException {
-        long t0 = System.nanoTime();
+    /** Writes the generated instruction dataset (Alpaca JSON) and returns its path. */
+    Path instructionsFile() throws IOException {
+        Files.createDirectories(dir);
+        Path data = dir.resolve("instructions.json");
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(data.toFile(), instructions(11));
+        return data;
+    }
+
+    /** The pre-trained base model: reused when it is there, else pre-trained on generated text (1-2 minutes). */
+    Path baseModel() throws IOException {
         Files.createDirectories(dir);
         Tokenizer tok = new ByteTokenizer();
-        say("peft4j demo: pre-train a small LLaMA on generated text, then fine-tune it with LoRA on generated instructions.");
         Path text = dir.resolve("corpus.txt");
         Files.writeString(text, corpus(7, 16_000));
-        Path data = dir.resolve("instructions.json");
-        List<Map<String, String>> rows = instructions(11);
-        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(data.toFile(), rows);
-
-        // 1. the base model, pre-trained once and then reused
         Path baseDir = dir.resolve("base");
         Path model = baseDir.resolve("model");
         LlamaConfig config = LlamaConfig.of(128, 344, 4, 4, 2, tok.vocabSize(), 256, false);
         if (Files.exists(model.resolve("config.json")) && Checkpoints.readConfig(model).equals(config)) {
             say("reusing the pre-trained base model in " + model);
-        } else {
-            say("pre-training the base model (" + String.format("%,d", config.parameterCount()) + " parameters) on " + text);
-            deleteCheckpoint(baseDir);
-            PretrainCommand pre = new PretrainCommand();
-            pre.tokenizer = Path.of("byte");
-            pre.dataOptions = new DataOptions();
-            pre.dataOptions.data = text.toString();
-            pre.dataOptions.maxSeqLength = 128;
-            pre.dataOptions.valFraction = 0.05;
-            pre.train = flags(baseDir, 600, 16, 16, 2e-3, 40, 200);
-            PreparedDataset d = Datasets.prepare(text.toString(), DatasetFormat.TEXT, tok, pre.dataOptions.prepareOptions(1));
-            pre.pretrain(out, config.withMaxSeqLen(256), d, baseDir, json);
+            return model;
         }
+        say("pre-training the base model (" + String.format("%,d", config.parameterCount()) + " parameters) on " + text);
+        deleteCheckpoint(baseDir);
+        PretrainCommand pre = new PretrainCommand();
+        pre.tokenizer = Path.of("byte");
+        pre.dataOptions = new DataOptions();
+        pre.dataOptions.data = text.toString();
+        pre.dataOptions.maxSeqLength = 128;
+        pre.dataOptions.valFraction = 0.05;
+        pre.train = flags(baseDir, 600, 16, 16, 2e-3, 40, 200);
+        PreparedDataset d = Datasets.prepare(text.toString(), DatasetFormat.TEXT, tok, pre.dataOptions.prepareOptions(1));
+        pre.pretrain(out, config, d, baseDir, json);
+        return model;
+    }
+
+    int run() throws IOException {
+        long t0 = System.nanoTime();
+        Files.createDirectories(dir);
+        Tokenizer tok = new ByteTokenizer();
+        say("peft4j demo: pre-train a small LLaMA on generated text, then fine-tune it with LoRA on generated instructions.");
+        Path data = instructionsFile();
+        List<Map<String, String>> rows = instructions(11);
+        Path model = baseModel();
         var weights = Checkpoints.load(model);
 
         // 2. the instruction data: 2/3 for training, 1/3 held out

@@ -125,7 +125,8 @@ final class FinetuneCommand implements Callable<Integer> {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         Report report = new Report().put("steps", run.step()).put("trainable_params", trainable).put("seconds", seconds)
-                .put("train_loss", progress.lastLoss()).put("peak_rss_bytes", Report.peakRssBytes());
+                .put("train_loss", progress.lastLoss()).put("step_s", progress.medianStepSeconds()).put("tokens_per_s", progress.tokensPerSecond())
+                .put("peak_rss_bytes", Report.peakRssBytes());
         if (last != null) report.put("val_loss", last.loss()).put("val_perplexity", last.perplexity());
         return new Result(run, last, report);
     }

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 /** The {@code peft4j} command. */
 @Command(name = "peft4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Parameter-efficient fine-tuning of LLaMA-architecture models, in Java.",
-        subcommands = {FinetuneCommand.class, PretrainCommand.class, PrepareCommand.class, MergeCommand.class, GenerateCommand.class, EvalCommand.class, TokenizeCommand.class, PluginsCommand.class, ConvertCommand.class, BenchCommand.class,
+        subcommands = {CompareCommand.class, FinetuneCommand.class, PretrainCommand.class, PrepareCommand.class, MergeCommand.class, GenerateCommand.class, EvalCommand.class, TokenizeCommand.class, PluginsCommand.class, ConvertCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -12,6 +12,8 @@ final class Progress implements TrainingRun.Listener {
     private final PrintWriter out;
     private final boolean terminal, quiet;
     private double lastLoss = Double.NaN;
+    private final java.util.List<Double> stepSeconds = new java.util.ArrayList<>();
+    private long tokens;
 
     Progress(PrintWriter out, boolean quiet) {
         this.out = out;
@@ -22,6 +24,8 @@ final class Progress implements TrainingRun.Listener {
     @Override
     public void step(TrainingRun.StepInfo s) {
         lastLoss = s.loss();
+        stepSeconds.add(s.stepSeconds());
+        tokens += s.tokens();
         if (quiet) return;
         String stats = String.format("step %d/%d  loss %.4f  lr %.2e  %,.0f tok/s  ETA %s", s.step(), s.steps(), s.loss(), s.lr(),
                 s.tokensPerSecond(), duration(s.etaSeconds()));
@@ -53,6 +57,18 @@ final class Progress implements TrainingRun.Listener {
 
     double lastLoss() {
         return lastLoss;
+    }
+
+    /** Median seconds of the steps this run took (the first steps include JIT warm-up). */
+    double medianStepSeconds() {
+        double[] a = stepSeconds.stream().mapToDouble(Double::doubleValue).toArray();
+        return a.length == 0 ? Double.NaN : BenchCommand.median(a);
+    }
+
+    /** Tokens per second over all steps of this run. */
+    double tokensPerSecond() {
+        double total = stepSeconds.stream().mapToDouble(Double::doubleValue).sum();
+        return total == 0 ? 0 : tokens / total;
     }
 
     static String duration(double seconds) {
