@@ -44,11 +44,18 @@ final class BenchTrain implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object with the results as the last line.")
     boolean json;
 
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "auto|cpu|tornado[:N]",
+            description = "Where steps run: cpu; tornado[:N] (TornadoVM device N, --method lora only; needs the TornadoVM build and runtime); "
+                    + "auto (tornado when available, else cpu) (default: ${DEFAULT-VALUE}).")
+    String device;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         LlamaConfig c = BenchCommand.stories15M();
         if (seq > c.maxSeqLen()) c = c.withMaxSeqLen(seq);
+        java.util.Optional<TornadoDevice> tornado = TornadoDevice.choose(device, json ? null : out);
+        if (tornado.isPresent()) return onTornado(out, c, tornado.get());
         LlamaWeights w = LlamaWeights.random(c, 1, 0.02f);
         PeftModel peft = new PeftModel(w, 1);
         PeftMethods methods = PeftMethods.discover(null);
@@ -92,6 +99,62 @@ final class BenchTrain implements Callable<Integer> {
             out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s (activations %s); adapter on disk %s%n",
                     med, n / med, flops / med / 1e9, Report.mib(peak), Report.mib(trainer.activationBytes()),
                     adapterBytes < 0 ? "n/a (full model)" : String.format("%.1f KB", adapterBytes / 1000.0));
+        }
+        return 0;
+    }
+
+    /**
+     * LoRA steps (r 8, alpha 16 on q and v, as LoRA's default config) through the TornadoVM backend's
+     * LoraStep on random weights of the same shape; AdamW at 1e-4 without weight decay.
+     */
+    private int onTornado(PrintWriter out, LlamaConfig c, TornadoDevice d) {
+        if (!method.equals("lora")) {
+            throw new dev.peft4j.api.UserException("--device " + device + " runs --method lora only (got '" + method + "')");
+        }
+        int rank = 8, n = batch * seq;
+        int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq, rank};
+        SplittableRandom r = new SplittableRandom(7);
+        int[] tokens = new int[n], targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens[i] = r.nextInt(c.vocabSize());
+            targets[i] = r.nextInt(c.vocabSize());
+        }
+        long trainable = (long) c.nLayers() * rank * (2L * c.dim() + c.dim() + c.kvDim());
+        double flops = trainFlops(c, batch, seq, false);
+        if (!json) {
+            out.printf("bench train: method lora, stories15M shape, batch %d x %d, TornadoVM device %s, %,d trainable parameters%n",
+                    batch, seq, d.describe(), trainable);
+        }
+        double[] secs = new double[steps];
+        double loss = 0;
+        long t0 = System.nanoTime();
+        try (var step = d.openLora(shape, 2f * rank, 1e-4f, 1)) {
+            double setup = (System.nanoTime() - t0) / 1e9;
+            if (!json) out.printf("  setup (graphs built, weights on the device): %.1f s%n", setup);
+            for (int s = -warmup; s < steps; s++) {
+                long t1 = System.nanoTime();
+                loss = step.applyAsDouble(tokens, targets);
+                double sec = (System.nanoTime() - t1) / 1e9;
+                if (s >= 0) secs[s] = sec;
+                if (!json) {
+                    out.printf("  %s %d: %.3f s, %.0f tokens/s, %.1f GFLOP/s, loss %.4f%n", s < 0 ? "warm-up" : "step",
+                            s < 0 ? s + warmup + 1 : s + 1, sec, n / sec, flops / sec / 1e9, loss);
+                }
+            }
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        double med = BenchCommand.median(secs);
+        if (json) {
+            new Report().put("bench", "train").put("method", method).put("device", d.describe()).put("batch", batch).put("seq", seq)
+                    .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
+                    .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
+                    .put("peak_rss_bytes", Report.peakRssBytes()).printJson(out);
+        } else {
+            out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s%n", med, n / med, flops / med / 1e9,
+                    Report.mib(Report.peakRssBytes()));
         }
         return 0;
     }

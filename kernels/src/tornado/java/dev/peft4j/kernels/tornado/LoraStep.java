@@ -4,6 +4,8 @@ import dev.peft4j.kernels.Rope;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
@@ -22,9 +24,13 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * the batch (tokens, targets, loss weights), the step's hyper-parameters, and back the per-token
  * losses. The LoRA weights come back on demand ({@link #fetchLora}).
  *
- * <p>Status: the Java form runs; the single-graph device form does not yet (TornadoVM 5.2.0 does
- * not finish scheduling a graph of hundreds of tasks, and needs -Dtornado.tvm.maxbytecodesize raised
- * before that). The next step is one graph per layer forward / backward in one execution plan.
+ * <p>On the device the step is one TaskGraph per stage (embedding, each layer's forward, the head
+ * with the loss, each layer's backward, AdamW) in one execution plan; a single graph for the whole
+ * step is too much for TornadoVM 5.2.0's graph compiler, whose scheduling is cubic in the graph's
+ * nodes. Each graph passes every resident buffer on to the next, which makes TornadoVM's per-graph
+ * bytecode grow with the model: the JVM needs {@code -Dtornado.tvm.maxbytecodesize} (bytes, default
+ * 4096) well above it, which this class sets to {@value #BYTECODE_SIZE} when the JVM has no value and
+ * TornadoVM has not compiled a graph yet.
  *
  * <pre>
  *   per layer:  h = x + Wo·attn(rope(q), rope(k), v),  q = Wq·n1 + s·Bq·Aq·n1,  v = Wv·n1 + s·Bv·Av·n1
@@ -32,6 +38,14 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * </pre>
  */
 public final class LoraStep implements AutoCloseable {
+    /** The TornadoVM bytecode buffer per graph, in bytes, that this class asks for (see above). */
+    public static final int BYTECODE_SIZE = 1 << 18;
+
+    static {
+        if (System.getProperty("tornado.tvm.maxbytecodesize") == null) {
+            System.setProperty("tornado.tvm.maxbytecodesize", Integer.toString(BYTECODE_SIZE));
+        }
+    }
 
     /** Model and batch shape; LoRA rank and alpha. */
     public record Shape(int dim, int layers, int heads, int kvHeads, int hidden, int vocab, int batch, int seq,
@@ -75,26 +89,47 @@ public final class LoraStep implements AutoCloseable {
         }
     }
 
+    /** One stage of the step: a TaskGraph on the device, a run of plain-Java ops otherwise. */
+    private record Stage(String name, Consumer<Ops> ops) {}
+
     private final Shape s;
     private final Weights w;
     private final float scaling;
-    private final List<Object> deviceOnce = new ArrayList<>();   // copied on the first execution only
-    private final TornadoExecutionPlan plan;                      // null when running in Java
-    private final Runnable javaStep;                              // null when running on the device
-    private TornadoExecutionResult lastResult;
+    private final List<float[]> resident = new ArrayList<>();  // on the device for the plan's lifetime
+    private final List<Stage> stages = new ArrayList<>();      // in step order
+    private final TornadoExecutionPlan plan;                   // null when running in Java
+    private TornadoExecutionResult lastUpdate;                 // the AdamW graph's last execution
 
     // ---- trainable LoRA state, per layer ----
     private final float[][] aq, bq, av, bv;         // A [rank][dim]; Bq [dim][rank]; Bv [kvDim][rank]
     private final float[][] gAq, gBq, gAv, gBv;     // gradients, same shapes
     private final float[][] mAq, mBq, mAv, mBv, vAq, vBq, vAv, vBv; // AdamW moments
 
-    // ---- per step inputs ----
+    // ---- per step inputs and outputs ----
     private final int[] tokens, targets;            // [N]
     private final float[] lossWeights;              // [N] 0 masks a token
     private final float[] ceScale = new float[1];   // 1 / Σ lossWeights
     private final float[] hyper = new float[TaskKernels.HYPER_SIZE];
     private final float[] losses;                   // [N] per-token cross-entropy
     private int t;                                  // AdamW step count
+
+    // ---- RoPE tables, activations saved per layer for backward, scratch ----
+    private final float[] cos, sin;                 // [T][hd/2]
+    private final float[][] xIn;                    // [L+1][N][dim] residual stream into each layer; [L] = out
+    private final float[][] xb, xMid, xb2;          // [L][N][dim] attention norm out, stream after attention, ffn norm out
+    private final float[][] rstd1, rstd2;           // [L][N]
+    private final float[][] q, k, v;                // [L][N][dim], [L][N][kvDim] x2 (after RoPE for q, k)
+    private final float[][] zq, zv;                 // [L][N][rank] A·x
+    private final float[][] att, attOut;            // [L][B][heads][T][T] probabilities, [L][N][dim]
+    private final float[][] gate, up, act;          // [L][N][hidden]
+    private final float[] rstdF, xbF, logits;       // [N], [N][dim], [N][vocab] (then dLogits)
+    private final float[] tmp, tmpKv;               // [N][dim], [N][kvDim]
+    private final float[] dx, dxb, dAttOut, dq;     // [N][dim]
+    private final float[] dk, dv;                   // [N][kvDim]
+    private final float[] dScores;                  // [B][heads][T][T]
+    private final float[] dAct, dGate, dUp;         // [N][hidden]
+    private final float[] dz;                       // [N][rank]
+    private final float[] dyS;                      // [N][dim]
 
     private LoraStep(Shape s, Weights w, long loraSeed, TornadoDevice device) {
         this.s = s;
@@ -116,50 +151,87 @@ public final class LoraStep implements AutoCloseable {
 
         double[] invFreq = new double[hd / 2];
         for (int j = 0; j < hd / 2; j++) invFreq[j] = Math.pow(s.ropeTheta(), -2.0 * j / hd);
-        float[] cos = once(new float[T * hd / 2]), sin = once(new float[T * hd / 2]); // [T][hd/2]
+        cos = new float[T * hd / 2]; sin = new float[T * hd / 2];
         Rope.tables(cos, sin, invFreq, T);
 
-        // ---- activations, saved per layer for backward ----
-        float[][] xIn = once(zeros(L + 1, n * d));   // [L+1][N][dim] residual stream into each layer; [L] = out
-        float[][] xb = once(zeros(L, n * d)), xMid = once(zeros(L, n * d)), xb2 = once(zeros(L, n * d));
-        float[][] rstd1 = once(zeros(L, n)), rstd2 = once(zeros(L, n));
-        float[][] q = once(zeros(L, n * d)), k = once(zeros(L, n * kv)), v = once(zeros(L, n * kv));
-        float[][] zq = once(zeros(L, n * r)), zv = once(zeros(L, n * r));   // [N][rank] A·x
-        float[][] att = once(zeros(L, attSize)), attOut = once(zeros(L, n * d));
-        float[][] gate = once(zeros(L, n * h)), up = once(zeros(L, n * h)), act = once(zeros(L, n * h));
-        float[] rstdF = once(new float[n]), xbF = once(new float[n * d]), logits = once(new float[n * s.vocab()]);
-        // ---- scratch ----
-        float[] tmp = once(new float[n * d]), tmpKv = once(new float[n * kv]);
-        float[] dx = once(new float[n * d]), dxb = once(new float[n * d]), dAttOut = once(new float[n * d]);
-        float[] dq = once(new float[n * d]), dk = once(new float[n * kv]), dv = once(new float[n * kv]);
-        float[] dScores = once(new float[attSize]), dAct = once(new float[n * h]), dGate = once(new float[n * h]);
-        float[] dUp = once(new float[n * h]), dz = once(new float[n * r]), dyS = once(new float[n * d]);
+        xIn = zeros(L + 1, n * d);
+        xb = zeros(L, n * d); xMid = zeros(L, n * d); xb2 = zeros(L, n * d);
+        rstd1 = zeros(L, n); rstd2 = zeros(L, n);
+        q = zeros(L, n * d); k = zeros(L, n * kv); v = zeros(L, n * kv);
+        zq = zeros(L, n * r); zv = zeros(L, n * r);
+        att = zeros(L, attSize); attOut = zeros(L, n * d);
+        gate = zeros(L, n * h); up = zeros(L, n * h); act = zeros(L, n * h);
+        rstdF = new float[n]; xbF = new float[n * d]; logits = new float[n * s.vocab()];
+        tmp = new float[n * d]; tmpKv = new float[n * kv];
+        dx = new float[n * d]; dxb = new float[n * d]; dAttOut = new float[n * d]; dq = new float[n * d];
+        dk = new float[n * kv]; dv = new float[n * kv]; dScores = new float[attSize];
+        dAct = new float[n * h]; dGate = new float[n * h]; dUp = new float[n * h]; dz = new float[n * r]; dyS = new float[n * d];
 
-        for (Object o : List.of(w.embed(), w.finalNorm(), w.head())) deviceOnce.add(o);
+        resident.addAll(List.of(w.embed(), w.finalNorm(), w.head(), cos, sin, rstdF, xbF, logits, tmp, tmpKv, dx, dxb,
+                dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
         for (float[][] a : List.of(w.attnNorm(), w.wq(), w.wk(), w.wv(), w.wo(), w.ffnNorm(), w.wGate(), w.wUp(), w.wDown(),
-                aq, bq, av, bv, gAq, gBq, gAv, gBv, mAq, mBq, mAv, mBv, vAq, vBq, vAv, vBv)) once(a);
+                aq, bq, av, bv, gAq, gBq, gAv, gBv, mAq, mBq, mAv, mBv, vAq, vBq, vAv, vBv,
+                xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, zq, zv, att, attOut, gate, up, act)) resident.addAll(List.of(a));
 
-        TaskGraph graph = device == null ? null : new TaskGraph("lora_step");
-        if (graph != null) {
-            graph.transferToDevice(DataTransferMode.FIRST_EXECUTION, deviceOnce.toArray());
-            graph.transferToDevice(DataTransferMode.EVERY_EXECUTION, tokens, targets, lossWeights, ceScale, hyper);
+        stages.add(new Stage("embed", this::embedForward));
+        for (int l = 0; l < L; l++) {
+            int layer = l;
+            stages.add(new Stage("layer_" + l + ".fwd", o -> layerForward(o, layer)));
         }
-        Ops o = graph == null ? Ops.java() : Ops.graph(graph);
-        Runnable sequence = () -> record(o, cos, sin, xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, zq, zv, att, attOut, gate,
-                up, act, rstdF, xbF, logits, tmp, tmpKv, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS);
-        if (graph == null) {          // Java: the sequence runs at each step
-            javaStep = sequence;
-            plan = null;
-            return;
+        stages.add(new Stage("head", this::headForwardBackward));
+        for (int l = L - 1; l >= 0; l--) {
+            int layer = l;
+            stages.add(new Stage("layer_" + l + ".bwd", o -> layerBackward(o, layer)));
         }
-        sequence.run();               // TornadoVM: the sequence is recorded once as tasks
-        javaStep = null;
-        graph.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
-        graph.transferToHost(DataTransferMode.UNDER_DEMAND, lora());
-        plan = new TornadoExecutionPlan(graph.snapshot()).withDevice(device);
+        stages.add(new Stage("adamw", this::update));
+        plan = device == null ? null : devicePlan(device);
     }
 
-    /** A step that runs as one TaskGraph on the given TornadoVM device. */
+    /**
+     * The device form: graph 0 uploads every resident buffer once; graphs 1.. are the stages, each
+     * taking the resident buffers over from the graph that ran before it and keeping them on the
+     * device for the next. (TornadoVM hands a consumed buffer over from the last executed graph
+     * only, so every stage passes all of them on; the first stage takes them from the upload on the
+     * first step and from the AdamW graph after.) Per step only the batch and hyper-parameters go
+     * in and the per-token losses come out.
+     */
+    private TornadoExecutionPlan devicePlan(TornadoDevice device) {
+        Object[] all = resident.toArray();
+        List<ImmutableTaskGraph> graphs = new ArrayList<>();
+        TaskGraph upload = new TaskGraph("upload").transferToDevice(DataTransferMode.FIRST_EXECUTION, all);
+        for (int i = 0; i < resident.size(); i += 8) {
+            float[][] a = new float[8][];
+            for (int j = 0; j < 8; j++) {
+                // the last task is padded with arrays of its own: a task may not take one array twice
+                a[j] = i + j < resident.size() ? resident.get(i + j) : new float[1];
+                if (i + j >= resident.size()) upload.transferToDevice(DataTransferMode.FIRST_EXECUTION, a[j]);
+            }
+            upload.task("touch_" + i, TaskKernels::touch, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+        }
+        graphs.add(upload.persistOnDevice(all).snapshot());
+        String previous = "upload";
+        for (Stage stage : stages) {
+            TaskGraph g = new TaskGraph(Ops.id(stage.name())).consumeFromDevice(previous, all);
+            if (stage.name().equals("embed")) {
+                g.consumeFromDevice("adamw", all).transferToDevice(DataTransferMode.EVERY_EXECUTION, tokens);
+            }
+            if (stage.name().equals("head")) {
+                g.transferToDevice(DataTransferMode.EVERY_EXECUTION, targets, lossWeights, ceScale);
+            }
+            if (stage.name().equals("adamw")) g.transferToDevice(DataTransferMode.EVERY_EXECUTION, hyper);
+            stage.ops().accept(Ops.graph(g));
+            if (stage.name().equals("head")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
+            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora(aq, bq, av, bv));
+            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora(gAq, gBq, gAv, gBv));
+            graphs.add(g.persistOnDevice(all).snapshot());
+            previous = g.getTaskGraphName();
+        }
+        TornadoExecutionPlan p = new TornadoExecutionPlan(graphs.toArray(ImmutableTaskGraph[]::new)).withDevice(device);
+        p.withGraph(0).execute();
+        return p;
+    }
+
+    /** A step that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, TornadoDevice device) {
         return new LoraStep(s, w, loraSeed, device);
     }
@@ -169,79 +241,95 @@ public final class LoraStep implements AutoCloseable {
         return new LoraStep(s, w, loraSeed, null);
     }
 
-    /** The whole step, op by op: forward, loss, backward read bottom-up, AdamW. */
-    private void record(Ops o, float[] cos, float[] sin, float[][] xIn, float[][] xb, float[][] xMid, float[][] xb2,
-                        float[][] rstd1, float[][] rstd2, float[][] q, float[][] k, float[][] v, float[][] zq, float[][] zv,
-                        float[][] att, float[][] attOut, float[][] gate, float[][] up, float[][] act, float[] rstdF,
-                        float[] xbF, float[] logits, float[] tmp, float[] tmpKv, float[] dx, float[] dxb, float[] dAttOut,
-                        float[] dq, float[] dk, float[] dv, float[] dScores, float[] dAct, float[] dGate, float[] dUp,
-                        float[] dz, float[] dyS) {
-        int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden(), r = s.rank(), n = s.n(), hd = s.hd(), T = s.seq();
-        int B = s.batch(), H = s.heads(), KV = s.kvHeads(), V = s.vocab();
+    /** The names of the step's stages in order ({@code embed}, {@code layer_0.fwd}, ..., {@code adamw}). */
+    public List<String> stageNames() {
+        return stages.stream().map(Stage::name).toList();
+    }
+
+    /** Clears the LoRA gradients; embeds the batch. */
+    private void embedForward(Ops o) {
+        int L = s.layers(), d = s.dim(), kv = s.kvDim(), r = s.rank();
         for (int l = 0; l < L; l++) {
             o.zero("layer_" + l + ".q.lora.zero_grad_a", gAq[l], r * d); o.zero("layer_" + l + ".q.lora.zero_grad_b", gBq[l], d * r);
             o.zero("layer_" + l + ".v.lora.zero_grad_a", gAv[l], r * d); o.zero("layer_" + l + ".v.lora.zero_grad_b", gBv[l], kv * r);
         }
-        o.embedding("embed.fwd", xIn[0], w.embed(), tokens, n, d);
-        for (int l = 0; l < L; l++) {
-            String p = "layer_" + l;
-            o.rmsnorm(p + ".attn_norm.fwd", xb[l], xIn[l], w.attnNorm()[l], rstd1[l], n, d, s.eps());
-            o.matmul(p + ".q.fwd", q[l], xb[l], w.wq()[l], n, d, d);
-            loraForward(o, p + ".q.lora", q[l], xb[l], aq[l], bq[l], zq[l], tmp, d);
-            o.matmul(p + ".k.fwd", k[l], xb[l], w.wk()[l], n, d, kv);
-            o.matmul(p + ".v.fwd", v[l], xb[l], w.wv()[l], n, d, kv);
-            loraForward(o, p + ".v.lora", v[l], xb[l], av[l], bv[l], zv[l], tmpKv, kv);
-            o.rope(p + ".q.rope.fwd", q[l], cos, sin, n, H, hd, T);
-            o.rope(p + ".k.rope.fwd", k[l], cos, sin, n, KV, hd, T);
-            o.attention(p + ".attn.fwd", attOut[l], q[l], k[l], v[l], att[l], B, H, KV, hd, T);
-            o.copy(p + ".attn.residual_in", xMid[l], xIn[l], n * d);
-            o.matmul(p + ".o.fwd", tmp, attOut[l], w.wo()[l], n, d, d);
-            o.residual(p + ".attn.residual", xMid[l], tmp, n * d);
-            o.rmsnorm(p + ".ffn_norm.fwd", xb2[l], xMid[l], w.ffnNorm()[l], rstd2[l], n, d, s.eps());
-            o.matmul(p + ".gate.fwd", gate[l], xb2[l], w.wGate()[l], n, d, h);
-            o.matmul(p + ".up.fwd", up[l], xb2[l], w.wUp()[l], n, d, h);
-            o.swiglu(p + ".swiglu.fwd", act[l], gate[l], up[l], n * h);
-            o.copy(p + ".ffn.residual_in", xIn[l + 1], xMid[l], n * d);
-            o.matmul(p + ".down.fwd", tmp, act[l], w.wDown()[l], n, h, d);
-            o.residual(p + ".ffn.residual", xIn[l + 1], tmp, n * d);
-        }
+        o.embedding("embed.fwd", xIn[0], w.embed(), tokens, s.n(), d);
+    }
+
+    /** Layer l's forward: xIn[l] → xIn[l+1], keeping what backward reads. */
+    private void layerForward(Ops o, int l) {
+        int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
+        int B = s.batch(), H = s.heads(), KV = s.kvHeads();
+        String p = "layer_" + l;
+        o.rmsnorm(p + ".attn_norm.fwd", xb[l], xIn[l], w.attnNorm()[l], rstd1[l], n, d, s.eps());
+        o.matmul(p + ".q.fwd", q[l], xb[l], w.wq()[l], n, d, d);
+        loraForward(o, p + ".q.lora", q[l], xb[l], aq[l], bq[l], zq[l], tmp, d);
+        o.matmul(p + ".k.fwd", k[l], xb[l], w.wk()[l], n, d, kv);
+        o.matmul(p + ".v.fwd", v[l], xb[l], w.wv()[l], n, d, kv);
+        loraForward(o, p + ".v.lora", v[l], xb[l], av[l], bv[l], zv[l], tmpKv, kv);
+        o.rope(p + ".q.rope.fwd", q[l], cos, sin, n, H, hd, T);
+        o.rope(p + ".k.rope.fwd", k[l], cos, sin, n, KV, hd, T);
+        o.attention(p + ".attn.fwd", attOut[l], q[l], k[l], v[l], att[l], B, H, KV, hd, T);
+        o.copy(p + ".attn.residual_in", xMid[l], xIn[l], n * d);
+        o.matmul(p + ".o.fwd", tmp, attOut[l], w.wo()[l], n, d, d);
+        o.residual(p + ".attn.residual", xMid[l], tmp, n * d);
+        o.rmsnorm(p + ".ffn_norm.fwd", xb2[l], xMid[l], w.ffnNorm()[l], rstd2[l], n, d, s.eps());
+        o.matmul(p + ".gate.fwd", gate[l], xb2[l], w.wGate()[l], n, d, h);
+        o.matmul(p + ".up.fwd", up[l], xb2[l], w.wUp()[l], n, d, h);
+        o.swiglu(p + ".swiglu.fwd", act[l], gate[l], up[l], n * h);
+        o.copy(p + ".ffn.residual_in", xIn[l + 1], xMid[l], n * d);
+        o.matmul(p + ".down.fwd", tmp, act[l], w.wDown()[l], n, h, d);
+        o.residual(p + ".ffn.residual", xIn[l + 1], tmp, n * d);
+    }
+
+    /** Final norm, classifier, cross-entropy (logits become dLogits) and their backward down to dx. */
+    private void headForwardBackward(Ops o) {
+        int L = s.layers(), d = s.dim(), n = s.n(), V = s.vocab();
         o.rmsnorm("final_norm.fwd", xbF, xIn[L], w.finalNorm(), rstdF, n, d, s.eps());
         o.matmul("lm_head.fwd", logits, xbF, w.head(), n, d, V);
-        o.crossEntropy("loss.fwd_bwd", logits, targets, lossWeights, losses, ceScale, n, V); // logits := dLogits
-
+        o.crossEntropy("loss.fwd_bwd", logits, targets, lossWeights, losses, ceScale, n, V);
         o.zero("lm_head.bwd_zero", dxb, n * d);
         o.matmulBackwardInput("lm_head.bwd", dxb, logits, w.head(), n, d, V);
         o.zero("final_norm.bwd_zero", dx, n * d);
         o.rmsnormBackwardInput("final_norm.bwd", dx, dxb, xIn[L], w.finalNorm(), rstdF, n, d);
-        for (int l = L - 1; l >= 0; l--) {
-            String p = "layer_" + l;
-            o.zero(p + ".down.bwd_zero", dAct, n * h);
-            o.matmulBackwardInput(p + ".down.bwd", dAct, dx, w.wDown()[l], n, h, d);
-            o.zero(p + ".swiglu.bwd_zero_gate", dGate, n * h);
-            o.zero(p + ".swiglu.bwd_zero_up", dUp, n * h);
-            o.swigluBackward(p + ".swiglu.bwd", dGate, dUp, dAct, gate[l], up[l], n * h);
-            o.zero(p + ".ffn_norm.bwd_zero", dxb, n * d);
-            o.matmulBackwardInput(p + ".gate.bwd", dxb, dGate, w.wGate()[l], n, d, h);
-            o.matmulBackwardInput(p + ".up.bwd", dxb, dUp, w.wUp()[l], n, d, h);
-            o.rmsnormBackwardInput(p + ".ffn_norm.bwd", dx, dxb, xMid[l], w.ffnNorm()[l], rstd2[l], n, d);
-            o.zero(p + ".o.bwd_zero", dAttOut, n * d);
-            o.matmulBackwardInput(p + ".o.bwd", dAttOut, dx, w.wo()[l], n, d, d);
-            o.zero(p + ".attn.bwd_zero_q", dq, n * d);
-            o.zero(p + ".attn.bwd_zero_k", dk, n * kv);
-            o.zero(p + ".attn.bwd_zero_v", dv, n * kv);
-            o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k[l], v[l], att[l], B, H, KV, hd, T);
-            o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q[l], att[l], B, H, KV, hd, T);
-            o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, T);
-            o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, T);
-            o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
-            o.matmulBackwardInput(p + ".q.bwd", dxb, dq, w.wq()[l], n, d, d);
-            loraBackward(o, p + ".q.lora", dxb, dq, xb[l], aq[l], bq[l], zq[l], gAq[l], gBq[l], dz, dyS, d);
-            o.matmulBackwardInput(p + ".k.bwd", dxb, dk, w.wk()[l], n, d, kv);
-            o.matmulBackwardInput(p + ".v.bwd", dxb, dv, w.wv()[l], n, d, kv);
-            loraBackward(o, p + ".v.lora", dxb, dv, xb[l], av[l], bv[l], zv[l], gAv[l], gBv[l], dz, dyS, kv);
-            o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn[l], w.attnNorm()[l], rstd1[l], n, d);
-        }
-        for (int l = 0; l < L; l++) {
+    }
+
+    /** Layer l's backward, its forward read bottom-up: dx (into layer l+1's input) → dx into layer l. */
+    private void layerBackward(Ops o, int l) {
+        int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
+        int B = s.batch(), H = s.heads(), KV = s.kvHeads();
+        String p = "layer_" + l;
+        o.zero(p + ".down.bwd_zero", dAct, n * h);
+        o.matmulBackwardInput(p + ".down.bwd", dAct, dx, w.wDown()[l], n, h, d);
+        o.zero(p + ".swiglu.bwd_zero_gate", dGate, n * h);
+        o.zero(p + ".swiglu.bwd_zero_up", dUp, n * h);
+        o.swigluBackward(p + ".swiglu.bwd", dGate, dUp, dAct, gate[l], up[l], n * h);
+        o.zero(p + ".ffn_norm.bwd_zero", dxb, n * d);
+        o.matmulBackwardInput(p + ".gate.bwd", dxb, dGate, w.wGate()[l], n, d, h);
+        o.matmulBackwardInput(p + ".up.bwd", dxb, dUp, w.wUp()[l], n, d, h);
+        o.rmsnormBackwardInput(p + ".ffn_norm.bwd", dx, dxb, xMid[l], w.ffnNorm()[l], rstd2[l], n, d);
+        o.zero(p + ".o.bwd_zero", dAttOut, n * d);
+        o.matmulBackwardInput(p + ".o.bwd", dAttOut, dx, w.wo()[l], n, d, d);
+        o.zero(p + ".attn.bwd_zero_q", dq, n * d);
+        o.zero(p + ".attn.bwd_zero_k", dk, n * kv);
+        o.zero(p + ".attn.bwd_zero_v", dv, n * kv);
+        o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k[l], v[l], att[l], B, H, KV, hd, T);
+        o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q[l], att[l], B, H, KV, hd, T);
+        o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, T);
+        o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, T);
+        o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
+        o.matmulBackwardInput(p + ".q.bwd", dxb, dq, w.wq()[l], n, d, d);
+        loraBackward(o, p + ".q.lora", dxb, dq, xb[l], aq[l], bq[l], zq[l], gAq[l], gBq[l], dz, dyS, d);
+        o.matmulBackwardInput(p + ".k.bwd", dxb, dk, w.wk()[l], n, d, kv);
+        o.matmulBackwardInput(p + ".v.bwd", dxb, dv, w.wv()[l], n, d, kv);
+        loraBackward(o, p + ".v.lora", dxb, dv, xb[l], av[l], bv[l], zv[l], gAv[l], gBv[l], dz, dyS, kv);
+        o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn[l], w.attnNorm()[l], rstd1[l], n, d);
+    }
+
+    /** AdamW on every LoRA matrix. */
+    private void update(Ops o) {
+        int d = s.dim(), kv = s.kvDim(), r = s.rank();
+        for (int l = 0; l < s.layers(); l++) {
             String p = "layer_" + l;
             o.adamW(p + ".q.lora.adamw_a", aq[l], gAq[l], mAq[l], vAq[l], hyper, r * d);
             o.adamW(p + ".q.lora.adamw_b", bq[l], gBq[l], mBq[l], vBq[l], hyper, d * r);
@@ -255,8 +343,7 @@ public final class LoraStep implements AutoCloseable {
         int n = s.n(), d = s.dim(), r = s.rank();
         o.matmul(p + ".fwd_a", z, x, a, n, d, r);
         o.matmul(p + ".fwd_b", tmp, z, b, n, r, out);
-        o.scale(p + ".fwd_scale", tmp, tmp, scaling, n * out);
-        o.residual(p + ".fwd", y, tmp, n * out);
+        o.addScaled(p + ".fwd", y, tmp, scaling, n * out);
     }
 
     /** dB += s·dyᵀ·z; dz = s·dy·B; dA += dzᵀ·x; dx += dz·A. */
@@ -292,8 +379,15 @@ public final class LoraStep implements AutoCloseable {
         hyper[TaskKernels.WEIGHT_DECAY] = 0f;
         hyper[TaskKernels.BC1] = (float) (1 - Math.pow(b1, t));
         hyper[TaskKernels.BC2] = (float) (1 - Math.pow(b2, t));
-        if (plan == null) javaStep.run();
-        else lastResult = plan.execute();
+        if (plan == null) {
+            Ops java = Ops.java();
+            for (Stage stage : stages) stage.ops().accept(java);
+        } else {
+            for (int g = 1; g <= stages.size(); g++) {
+                TornadoExecutionResult result = plan.withGraph(g).execute();
+                if (g == stages.size()) lastUpdate = result;
+            }
+        }
         double loss = 0;
         for (int i = 0; i < losses.length; i++) loss += (double) losses[i] * lossWeights[i];
         return loss / total;
@@ -301,13 +395,19 @@ public final class LoraStep implements AutoCloseable {
 
     /** Copies the LoRA weights back from the device (no-op in Java); returns them as [Aq, Bq, Av, Bv] per layer. */
     public float[][][] fetchLora() {
-        if (lastResult != null) lastResult.transferToHost(lora());
+        if (lastUpdate != null) lastUpdate.transferToHost(lora(aq, bq, av, bv));
         return new float[][][] {aq, bq, av, bv};
     }
 
-    private Object[] lora() {
+    /** Copies the last step's LoRA gradients back from the device; returns them as [Aq, Bq, Av, Bv] per layer. */
+    public float[][][] fetchLoraGradients() {
+        if (lastUpdate != null) lastUpdate.transferToHost(lora(gAq, gBq, gAv, gBv));
+        return new float[][][] {gAq, gBq, gAv, gBv};
+    }
+
+    private static Object[] lora(float[][]... matrices) {
         List<Object> all = new ArrayList<>();
-        for (float[][] a : List.of(aq, bq, av, bv)) all.addAll(List.of((Object[]) a));
+        for (float[][] a : matrices) all.addAll(List.of((Object[]) a));
         return all.toArray();
     }
 
@@ -324,16 +424,6 @@ public final class LoraStep implements AutoCloseable {
         } catch (TornadoExecutionPlanException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    private float[] once(float[] a) {
-        deviceOnce.add(a);
-        return a;
-    }
-
-    private float[][] once(float[][] a) {
-        for (float[] x : a) deviceOnce.add(x);
-        return a;
     }
 
     private static float[][] zeros(int rows, int n) {

@@ -26,6 +26,7 @@ public interface Ops {
     void swigluBackward(String name, float[] dGate, float[] dUp, float[] dOut, float[] gate, float[] up, int n);
     void residual(String name, float[] x, float[] delta, int n);
     void scale(String name, float[] out, float[] x, float s, int n);
+    void addScaled(String name, float[] y, float[] x, float s, int n);
     void copy(String name, float[] out, float[] x, int n);
     void zero(String name, float[] x, int n);
     void crossEntropy(String name, float[] logits, int[] targets, float[] weights, float[] losses, float[] scale, int rows, int vocab);
@@ -49,6 +50,7 @@ public interface Ops {
             public void swigluBackward(String s, float[] dg, float[] du, float[] dO, float[] g, float[] u, int n) { TaskKernels.swigluBackward(dg, du, dO, g, u, n); }
             public void residual(String s, float[] x, float[] d, int n) { TaskKernels.residual(x, d, n); }
             public void scale(String s, float[] o, float[] x, float f, int n) { TaskKernels.scale(o, x, f, n); }
+            public void addScaled(String s, float[] y, float[] x, float f, int n) { TaskKernels.addScaled(y, x, f, n); }
             public void copy(String s, float[] o, float[] x, int n) { TaskKernels.copy(o, x, n); }
             public void zero(String s, float[] x, int n) { TaskKernels.zero(x, n); }
             public void crossEntropy(String s, float[] l, int[] t, float[] w, float[] ls, float[] sc, int r, int v) { TaskKernels.crossEntropy(l, t, w, ls, sc, r, v); }
@@ -56,10 +58,14 @@ public interface Ops {
         };
     }
 
+    /** A TornadoVM name for a hierarchical one: TornadoVM task and graph names may not contain dots. */
+    static String id(String name) {
+        return name.replace('.', '_');
+    }
+
     /** Ops recorded as tasks of g (TornadoVM task names may not contain dots, so '.' becomes '_'). */
     static Ops graph(TaskGraph g) {
         return new Ops() {
-            private String id(String s) { return s.replace('.', '_'); }
             public void embedding(String s, float[] o, float[] t, int[] tok, int n, int d) { g.task(id(s), TaskKernels::embedding, o, t, tok, n, d); }
             public void matmul(String s, float[] y, float[] x, float[] w, int n, int i, int o) { g.task(id(s), TaskKernels::matmul, y, x, w, n, i, o); }
             public void matmulBackwardInput(String s, float[] dx, float[] dy, float[] w, int n, int i, int o) { g.task(id(s), TaskKernels::matmulBackwardInput, dx, dy, w, n, i, o); }
@@ -75,6 +81,7 @@ public interface Ops {
             public void swigluBackward(String s, float[] dg, float[] du, float[] dO, float[] gt, float[] u, int n) { g.task(id(s), TaskKernels::swigluBackward, dg, du, dO, gt, u, n); }
             public void residual(String s, float[] x, float[] d, int n) { g.task(id(s), TaskKernels::residual, x, d, n); }
             public void scale(String s, float[] o, float[] x, float f, int n) { g.task(id(s), TaskKernels::scale, o, x, f, n); }
+            public void addScaled(String s, float[] y, float[] x, float f, int n) { g.task(id(s), TaskKernels::addScaled, y, x, f, n); }
             public void copy(String s, float[] o, float[] x, int n) { g.task(id(s), TaskKernels::copy, o, x, n); }
             public void zero(String s, float[] x, int n) { g.task(id(s), TaskKernels::zero, x, n); }
             public void crossEntropy(String s, float[] l, int[] t, float[] w, float[] ls, float[] sc, int r, int v) { g.task(id(s), TaskKernels::crossEntropy, l, t, w, ls, sc, r, v); }

@@ -134,6 +134,11 @@ public final class TaskKernels {
         for (@Parallel int i = 0; i < n; i++) out[i] = s * x[i];
     }
 
+    /** y [n] += s · x (LoRA's scaled update added to the base projection). */
+    public static void addScaled(float[] y, float[] x, float s, int n) {
+        for (@Parallel int i = 0; i < n; i++) y[i] += s * x[i];
+    }
+
     /** out [n] = x. */
     public static void copy(float[] out, float[] x, int n) {
         for (@Parallel int i = 0; i < n; i++) out[i] = x[i];
@@ -142,5 +147,13 @@ public final class TaskKernels {
     /** x [n] = 0: clears gradient buffers on the device between steps. */
     public static void zero(float[] x, int n) {
         for (@Parallel int i = 0; i < n; i++) x[i] = 0f;
+    }
+
+    /**
+     * Reads and writes back one element of each array: a task that makes TornadoVM copy the arrays to
+     * the device (a graph moves only what its tasks use), for the graph that uploads resident buffers.
+     */
+    public static void touch(float[] a, float[] b, float[] c, float[] d, float[] e, float[] f, float[] g, float[] h) {
+        a[0] = a[0]; b[0] = b[0]; c[0] = c[0]; d[0] = d[0]; e[0] = e[0]; f[0] = f[0]; g[0] = g[0]; h[0] = h[0];
     }
 }
