@@ -61,6 +61,7 @@ public final class LlamaTrainer {
     private final float[] xbFinal;      // [N][dim]   final-normed
     private final float[] logits;       // [LOGIT_CHUNK_ROWS][vocab]  one chunk of logits, then its gradient
     private final float[] losses;       // [N]        per-token cross-entropy
+    private final float[] chunkLosses;  // [LOGIT_CHUNK_ROWS] one chunk's
     private final float[] headIn;       // [LOGIT_CHUNK_ROWS][dim]  a chunk's final-normed rows, for LM_HEAD hooks
     private final float[] dHeadIn;      // [LOGIT_CHUNK_ROWS][dim]  their gradient
 
@@ -182,6 +183,7 @@ public final class LlamaTrainer {
         xbFinal = new float[N * d];
         logits = new float[Math.min(LOGIT_CHUNK_ROWS, N) * c.vocabSize()];
         losses = new float[N];
+        chunkLosses = new float[Math.min(LOGIT_CHUNK_ROWS, N)];
         headIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
         dHeadIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
 
@@ -393,7 +395,7 @@ public final class LlamaTrainer {
                 System.arraycopy(xbFinal, r0 * d, headIn, 0, rows * d);
                 hooks.linearForward(LM_HEAD, headIn, logits, rows, pass);
             }
-            float[] chunkLosses = new float[rows];
+            float[] chunkLosses = this.chunkLosses;
             Threads.parallelFor(rows, (from, to) ->
                     CrossEntropy.forwardBackward(logits, batch.targets(), batch.weights(), off, chunkLosses, V, scale, from, to));
             System.arraycopy(chunkLosses, 0, losses, r0, rows);
@@ -418,11 +420,19 @@ public final class LlamaTrainer {
         return sum / Math.max(weightSum, 1e-12);
     }
 
+    private final java.util.Map<KvPrefixHook, float[][]> hookRows = new java.util.IdentityHashMap<>();
+
+    /** A KV-prefix hook's own k, v rows [rows][kvDim], allocated once per hook. */
+    private float[][] hookRows(KvPrefixHook h) {
+        return hookRows.computeIfAbsent(h, x -> new float[][]{new float[x.rows() * c.kvDim()], new float[x.rows() * c.kvDim()]});
+    }
+
     /** Lays out k, v [B][P+T][kvDim]: the KV-prefix hooks' rows, then each sequence's own keys and values. */
     private void withPrefixRows(int l, LayerActs a) {
         int kv = c.kvDim(), row = 0;
         for (KvPrefixHook h : hooks.kvPrefix(l)) {
-            float[] k = new float[h.rows() * kv], v = new float[h.rows() * kv];
+            float[][] buf = hookRows(h);
+            float[] k = buf[0], v = buf[1];
             h.keysValues(k, v, pass);
             System.arraycopy(k, 0, prefixK, row * kv, k.length);
             System.arraycopy(v, 0, prefixV, row * kv, v.length);
@@ -453,7 +463,10 @@ public final class LlamaTrainer {
         }
         int row = 0;
         for (KvPrefixHook h : hooks.kvPrefix(l)) {
-            h.backward(Arrays.copyOfRange(dPrefixK, row * kv, (row + h.rows()) * kv), Arrays.copyOfRange(dPrefixV, row * kv, (row + h.rows()) * kv));
+            float[][] buf = hookRows(h);
+            System.arraycopy(dPrefixK, row * kv, buf[0], 0, h.rows() * kv);
+            System.arraycopy(dPrefixV, row * kv, buf[1], 0, h.rows() * kv);
+            h.backward(buf[0], buf[1]);
             row += h.rows();
         }
     }
