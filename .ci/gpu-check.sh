@@ -15,12 +15,14 @@ export JAVA_HOME=$WORK/jdk25 TORNADOVM_HOME=$WORK/tornadovm PATH=$WORK/jdk25/bin
 ../tornado-flags.sh > "$WORK/tornado.args"
 nvidia-smi --query-gpu=name,memory.total --format=csv || true
 
-# TinyLlama-1.1B shape: dim 2048, 22 layers, 32 heads, 4 kv heads, hidden 5632, vocab 32000; batch 4 x 256, LoRA r 8
+# TinyLlama-1.1B shape: dim 2048, 22 layers, 32 heads, 4 kv heads, hidden 5632, vocab 32000; batch 4 x 256, LoRA r 8.
+# LoraStep packs each kind of per-layer buffer into one array, so its graphs hand on 51 buffers at any
+# depth (under TornadoVM 5.2.0's 1024-node cap) and its own bytecode-size default suffices.
 SHAPE="2048 22 32 4 5632 32000 4 256 8"
 STEPS=5
 (nvidia-smi --query-gpu=memory.used --format=csv,noheader -l 1 > "$WORK/tornado-mem.txt") & MON=$!
 timeout 360 java @"$WORK/tornado.args" -Dtornado.load.annotation.parallel=dev.peft4j.kernels.Parallel \
-  -Dtornado.recover.bailout=false -Dtornado.tvm.maxbytecodesize=16777216 -Xmx100g \
+  -Dtornado.recover.bailout=false -Xmx100g \
   -Dtornado.device.memory=60GB -cp peft4j-kernels.jar dev.peft4j.kernels.tornado.LoraStepBench $SHAPE $STEPS \
   | tee "$WORK/tornado.txt" || echo "TornadoVM run failed or timed out"
 kill $MON || true

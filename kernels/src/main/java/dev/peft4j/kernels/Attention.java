@@ -26,19 +26,26 @@ public final class Attention {
     public static void forward(float[] out, float[] q, float[] k, float[] v, float[] att,
                                int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride,
                                int from, int to) {
+        forward(out, 0, q, 0, k, 0, v, 0, att, 0, nHeads, nKv, hd, T, p0, kvRows, attStride, from, to);
+    }
+
+    /** {@link #forward(float[], float[], float[], float[], float[], int, int, int, int, int, int, int, int, int)} with each buffer from its offset. */
+    public static void forward(float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
+                               float[] att, int attOff, int nHeads, int nKv, int hd, int T, int p0, int kvRows,
+                               int attStride, int from, int to) {
         int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
         float scale = (float) (1.0 / Math.sqrt(hd));
         for (@Parallel int r = from; r < to; r++) {
             int t = r % T, bh = r / T, h = bh % nHeads, b = bh / nHeads;
             int qo = (b * T + t) * qDim + h * hd;
             int kvBase = b * kvRows * kvDim + (h / group) * hd;
-            int ao = r * attStride;
+            int ao = attOff + r * attStride;
             int len = p0 + t + 1;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < len; j++) {
                 int ko = kvBase + j * kvDim;
                 float s = 0f;
-                for (int c = 0; c < hd; c++) s += q[qo + c] * k[ko + c];
+                for (int c = 0; c < hd; c++) s += q[qOff + qo + c] * k[kOff + ko + c];
                 s *= scale;
                 att[ao + j] = s;
                 max = Math.max(max, s);
@@ -50,12 +57,12 @@ public final class Attention {
                 sum += e;
             }
             float inv = 1f / sum;
-            for (int c = 0; c < hd; c++) out[qo + c] = 0f;
+            for (int c = 0; c < hd; c++) out[outOff + qo + c] = 0f;
             for (int j = 0; j < len; j++) {
                 float p = att[ao + j] * inv;
                 att[ao + j] = p;
                 int vo = kvBase + j * kvDim;
-                for (int c = 0; c < hd; c++) out[qo + c] += p * v[vo + c];
+                for (int c = 0; c < hd; c++) out[outOff + qo + c] += p * v[vOff + vo + c];
             }
         }
     }
@@ -67,6 +74,13 @@ public final class Attention {
     public static void backwardQuery(float[] dq, float[] dScores, float[] dOut, float[] k, float[] v, float[] att,
                                      int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride,
                                      int from, int to) {
+        backwardQuery(dq, dScores, dOut, k, 0, v, 0, att, 0, nHeads, nKv, hd, T, p0, kvRows, attStride, from, to);
+    }
+
+    /** {@link #backwardQuery(float[], float[], float[], float[], float[], float[], int, int, int, int, int, int, int, int, int)} with k, v, att read from their offsets. */
+    public static void backwardQuery(float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff,
+                                     float[] att, int attOff, int nHeads, int nKv, int hd, int T, int p0, int kvRows,
+                                     int attStride, int from, int to) {
         int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
         float scale = (float) (1.0 / Math.sqrt(hd));
         for (@Parallel int r = from; r < to; r++) {
@@ -79,16 +93,16 @@ public final class Attention {
             for (int j = 0; j < len; j++) {
                 int vo = kvBase + j * kvDim;
                 float dp = 0f;
-                for (int c = 0; c < hd; c++) dp += dOut[qo + c] * v[vo + c];
+                for (int c = 0; c < hd; c++) dp += dOut[qo + c] * v[vOff + vo + c];
                 dScores[ao + j] = dp;
-                dot += dp * att[ao + j];
+                dot += dp * att[attOff + ao + j];
             }
             for (int j = 0; j < len; j++) {
-                float ds = att[ao + j] * (dScores[ao + j] - dot);
+                float ds = att[attOff + ao + j] * (dScores[ao + j] - dot);
                 dScores[ao + j] = ds;
                 int ko = kvBase + j * kvDim;
                 float w = ds * scale;
-                for (int c = 0; c < hd; c++) dq[qo + c] += w * k[ko + c];
+                for (int c = 0; c < hd; c++) dq[qo + c] += w * k[kOff + ko + c];
             }
         }
     }
@@ -100,6 +114,13 @@ public final class Attention {
     public static void backwardKeyValue(float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, float[] att,
                                         int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride,
                                         int from, int to) {
+        backwardKeyValue(dk, dv, dScores, dOut, q, 0, att, 0, nHeads, nKv, hd, T, p0, kvRows, attStride, from, to);
+    }
+
+    /** {@link #backwardKeyValue(float[], float[], float[], float[], float[], float[], int, int, int, int, int, int, int, int, int)} with q and att read from their offsets. */
+    public static void backwardKeyValue(float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff,
+                                        float[] att, int attOff, int nHeads, int nKv, int hd, int T, int p0, int kvRows,
+                                        int attStride, int from, int to) {
         int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
         float scale = (float) (1.0 / Math.sqrt(hd));
         for (@Parallel int r = from; r < to; r++) {
@@ -113,9 +134,9 @@ public final class Attention {
                     int len = p0 + t + 1;
                     for (int j = 0; j < len; j++) {
                         int o = kvBase + j * kvDim;
-                        float ds = dScores[ao + j] * scale, p = att[ao + j];
+                        float ds = dScores[ao + j] * scale, p = att[attOff + ao + j];
                         for (int c = 0; c < hd; c++) {
-                            dk[o + c] += ds * q[qo + c];
+                            dk[o + c] += ds * q[qOff + qo + c];
                             dv[o + c] += p * dOut[qo + c];
                         }
                     }

@@ -18,13 +18,19 @@ public final class RmsNorm {
      * Rows from..to only (the CPU backend splits rows over threads).
      */
     public static void forward(float[] out, float[] x, float[] w, float[] rstd, int dim, float eps, int from, int to) {
+        forward(out, 0, x, 0, w, 0, rstd, 0, dim, eps, from, to);
+    }
+
+    /** {@link #forward(float[], float[], float[], float[], int, float, int, int)} with each buffer read from its offset. */
+    public static void forward(float[] out, int outOff, float[] x, int xOff, float[] w, int wOff, float[] rstd, int rstdOff,
+                               int dim, float eps, int from, int to) {
         for (@Parallel int i = from; i < to; i++) {
             int base = i * dim;
             float ss = 0f;
-            for (int j = 0; j < dim; j++) ss += x[base + j] * x[base + j];
+            for (int j = 0; j < dim; j++) ss += x[xOff + base + j] * x[xOff + base + j];
             float r = (float) (1.0 / Math.sqrt(ss / dim + eps));
-            if (rstd != null) rstd[i] = r;
-            for (int j = 0; j < dim; j++) out[base + j] = x[base + j] * r * w[j];
+            if (rstd != null) rstd[rstdOff + i] = r;
+            for (int j = 0; j < dim; j++) out[outOff + base + j] = x[xOff + base + j] * r * w[wOff + j];
         }
     }
 
@@ -33,13 +39,19 @@ public final class RmsNorm {
      * The weight gradient is separate ({@link #backwardWeight}) so that it can be skipped when w is frozen.
      */
     public static void backwardInput(float[] dx, float[] dOut, float[] x, float[] w, float[] rstd, int dim, int from, int to) {
+        backwardInput(dx, dOut, x, 0, w, 0, rstd, 0, dim, from, to);
+    }
+
+    /** {@link #backwardInput(float[], float[], float[], float[], float[], int, int, int)} with x, w, rstd read from their offsets. */
+    public static void backwardInput(float[] dx, float[] dOut, float[] x, int xOff, float[] w, int wOff, float[] rstd,
+                                     int rstdOff, int dim, int from, int to) {
         for (@Parallel int i = from; i < to; i++) {
             int base = i * dim;
-            float r = rstd[i];
+            float r = rstd[rstdOff + i];
             float dot = 0f;
-            for (int j = 0; j < dim; j++) dot += dOut[base + j] * w[j] * x[base + j];
+            for (int j = 0; j < dim; j++) dot += dOut[base + j] * w[wOff + j] * x[xOff + base + j];
             float c = r * r * r * dot / dim;
-            for (int j = 0; j < dim; j++) dx[base + j] += dOut[base + j] * w[j] * r - x[base + j] * c;
+            for (int j = 0; j < dim; j++) dx[base + j] += dOut[base + j] * w[wOff + j] * r - x[xOff + base + j] * c;
         }
     }
 

@@ -29,20 +29,27 @@ public final class Rope {
 
     /** Rotates x [n][heads*hd] in place, rows from..to. */
     public static void forward(float[] x, float[] cos, float[] sin, int heads, int hd, int pos0, int period, int from, int to) {
-        rotate(x, cos, sin, heads, hd, pos0, period, 1f, from, to);
+        rotate(x, 0, cos, sin, heads, hd, pos0, period, 1f, from, to);
+    }
+
+    /** {@link #forward(float[], float[], float[], int, int, int, int, int, int)} on x from its offset. */
+    public static void forward(float[] x, int xOff, float[] cos, float[] sin, int heads, int hd, int pos0, int period,
+                               int from, int to) {
+        rotate(x, xOff, cos, sin, heads, hd, pos0, period, 1f, from, to);
     }
 
     /** Rotates the gradient dx [n][heads*hd] in place by the opposite angle, rows from..to. */
     public static void backward(float[] dx, float[] cos, float[] sin, int heads, int hd, int pos0, int period, int from, int to) {
-        rotate(dx, cos, sin, heads, hd, pos0, period, -1f, from, to);
+        rotate(dx, 0, cos, sin, heads, hd, pos0, period, -1f, from, to);
     }
 
-    private static void rotate(float[] x, float[] cos, float[] sin, int heads, int hd, int pos0, int period, float sign, int from, int to) {
+    private static void rotate(float[] x, int xOff, float[] cos, float[] sin, int heads, int hd, int pos0, int period, float sign,
+                               int from, int to) {
         int half = hd / 2, width = heads * hd;
         for (@Parallel int i = from; i < to; i++) {
             int t = (pos0 + i % period) * half;
             for (int h = 0; h < heads; h++) {
-                int base = i * width + h * hd;
+                int base = xOff + i * width + h * hd;
                 for (int j = 0; j < half; j++) {
                     float c = cos[t + j], s = sign * sin[t + j];
                     float x0 = x[base + j], x1 = x[base + j + half];

@@ -10,7 +10,8 @@ import org.junit.jupiter.api.Test;
 /**
  * A LoRA training step (forward, loss, backward, AdamW) as TaskGraphs of one execution plan on the
  * TornadoVM device, against the same step run as plain Java: the losses of three steps, the LoRA
- * gradients of the last step and the LoRA weights after it agree within float rounding.
+ * gradients of the last step and the LoRA weights after it agree within float rounding; at two
+ * layers and at six.
  */
 class LoraStepDeviceTest {
     private static final LoraStep.Shape SHAPE =
@@ -38,6 +39,19 @@ class LoraStepDeviceTest {
 
     @Test
     void threeStepsOnTheDeviceMatchJava() {
+        threeStepsMatch(SHAPE);
+    }
+
+    /**
+     * Six layers, the depth of stories15M: more than TornadoVM 5.2.0's 1024-node graph cap allowed
+     * before the per-layer buffers were packed (each graph now hands on a fixed number of buffers).
+     */
+    @Test
+    void sixLayersOnTheDeviceMatchJava() {
+        threeStepsMatch(new LoraStep.Shape(16, 6, 4, 2, 24, 29, 2, 5, 2, 4f, 1e-5f, 10000));
+    }
+
+    private static void threeStepsMatch(LoraStep.Shape SHAPE) {
         LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
         int n = SHAPE.n();
         SplittableRandom r = new SplittableRandom(3);

@@ -48,9 +48,9 @@ class TaskKernelsDeviceTest {
         float[] y = new float[n * out], dx = random(rnd, n * in, 0.1), dw = random(rnd, out * in, 0.1);
         float[] eY = new float[n * out], eDx = dx.clone(), eDw = dw.clone();
         run("matmul", of(x, w, dy, dx, dw), of(y, dx, dw), g -> g
-                .task("fwd", TaskKernels::matmul, y, x, w, n, in, out)
-                .task("bwd_x", TaskKernels::matmulBackwardInput, dx, dy, w, n, in, out)
-                .task("bwd_w", TaskKernels::matmulBackwardWeight, dw, dy, x, n, in, out));
+                .task("fwd", TaskKernels::matmul, y, 0, x, 0, w, 0, n, in, out)
+                .task("bwd_x", TaskKernels::matmulBackwardInput, dx, 0, dy, 0, w, 0, n, in, out)
+                .task("bwd_w", TaskKernels::matmulBackwardWeight, dw, 0, dy, 0, x, 0, n, in, out));
         Reference.matmul(eY, x, w, n, in, out);
         Reference.matmulBackwardInput(eDx, dy, w, n, in, out);
         Reference.matmulBackwardWeight(eDw, dy, x, n, in, out);
@@ -66,8 +66,8 @@ class TaskKernelsDeviceTest {
         float[] x = random(rnd, n * dim, 2), w = random(rnd, dim, 1), dOut = random(rnd, n * dim, 1);
         float[] out = new float[n * dim], rstd = new float[n], dx = new float[n * dim], dw = new float[dim];
         run("rmsnorm", of(x, w, dOut, rstd, dx, dw), of(out, dx, dw), g -> g
-                .task("fwd", TaskKernels::rmsnorm, out, x, w, rstd, n, dim, eps)
-                .task("bwd_x", TaskKernels::rmsnormBackwardInput, dx, dOut, x, w, rstd, n, dim)
+                .task("fwd", TaskKernels::rmsnorm, out, 0, x, 0, w, 0, rstd, 0, n, dim, eps)
+                .task("bwd_x", TaskKernels::rmsnormBackwardInput, dx, dOut, x, 0, w, 0, rstd, 0, n, dim)
                 .task("bwd_w", TaskKernels::rmsnormBackwardWeight, dw, dOut, x, rstd, n, dim));
         float[] eOut = new float[n * dim], eDx = new float[n * dim], eDw = new float[dim];
         Reference.rmsnorm(eOut, x, w, n, dim, eps);
@@ -87,7 +87,7 @@ class TaskKernelsDeviceTest {
         float[] x = random(rnd, n * heads * hd, 1), dx = random(rnd, n * heads * hd, 1);
         float[] eX = x.clone(), eDx = dx.clone();
         run("rope", of(x, dx, cos, sin), of(x, dx), g -> g
-                .task("fwd", TaskKernels::rope, x, cos, sin, n, heads, hd, 0, T)
+                .task("fwd", TaskKernels::rope, x, 0, cos, sin, n, heads, hd, 0, T)
                 .task("bwd", TaskKernels::ropeBackward, dx, cos, sin, n, heads, hd, 0, T));
         int[] positions = new int[n];
         for (int i = 0; i < n; i++) positions[i] = i % T;
@@ -105,9 +105,9 @@ class TaskKernelsDeviceTest {
         float[] out = new float[batch * T * qDim], att = new float[batch * nHeads * T * T], dScores = new float[att.length];
         float[] dq = new float[q.length], dk = new float[k.length], dv = new float[v.length];
         run("attention", of(q, k, v, dOut, att, dScores, dq, dk, dv), of(out, dq, dk, dv), g -> g
-                .task("fwd", TaskKernels::attention, out, q, k, v, att, batch, nHeads, nKv, hd, T, 0, T, T)
-                .task("bwd_q", TaskKernels::attentionBackwardQuery, dq, dScores, dOut, k, v, att, batch, nHeads, nKv, hd, T, 0, T, T)
-                .task("bwd_kv", TaskKernels::attentionBackwardKeyValue, dk, dv, dScores, dOut, q, att, batch, nHeads, nKv, hd, T, 0, T, T));
+                .task("fwd", TaskKernels::attention, out, 0, q, 0, k, 0, v, 0, att, 0, batch, nHeads, nKv, hd, T, 0, T, T)
+                .task("bwd_q", TaskKernels::attentionBackwardQuery, dq, dScores, dOut, k, 0, v, 0, att, 0, batch, nHeads, nKv, hd, T, 0, T, T)
+                .task("bwd_kv", TaskKernels::attentionBackwardKeyValue, dk, dv, dScores, dOut, q, 0, att, 0, batch, nHeads, nKv, hd, T, 0, T, T));
         float[] eOut = new float[out.length], eDq = new float[dq.length], eDk = new float[dk.length], eDv = new float[dv.length];
         for (int b = 0; b < batch; b++) {
             int qs = b * T * qDim, ks = b * T * kvDim;
@@ -134,9 +134,9 @@ class TaskKernelsDeviceTest {
         float[] out = new float[n], dGate = new float[n], dUp = new float[n], x = random(rnd, n, 1);
         float[] eX = x.clone();
         run("swiglu", of(gate, up, dOut, dGate, dUp, x), of(out, dGate, dUp, x), g -> g
-                .task("fwd", TaskKernels::swiglu, out, gate, up, n)
-                .task("bwd", TaskKernels::swigluBackward, dGate, dUp, dOut, gate, up, n)
-                .task("residual", TaskKernels::residual, x, dOut, n));
+                .task("fwd", TaskKernels::swiglu, out, 0, gate, 0, up, 0, n)
+                .task("bwd", TaskKernels::swigluBackward, dGate, dUp, dOut, gate, 0, up, 0, n)
+                .task("residual", TaskKernels::residual, x, 0, dOut, n));
         float[] eOut = new float[n], eDg = new float[n], eDu = new float[n];
         Reference.swiglu(eOut, gate, up, n);
         ReferenceBackward.swiglu(eDg, eDu, dOut, gate, up, n);

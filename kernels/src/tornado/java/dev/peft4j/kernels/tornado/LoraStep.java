@@ -16,7 +16,7 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
 /**
  * One LoRA training step of a LLaMA model (LoRA on the q and v projections, all base weights
  * frozen): forward, cross-entropy, backward and AdamW, written once against {@link Ops} so that
- * the same sequence runs as one TornadoVM TaskGraph ({@link #onDevice}) or as plain Java
+ * the same sequence runs as TornadoVM TaskGraphs ({@link #onDevice}) or as plain Java
  * ({@link #inJava}, the check).
  *
  * <p>On the device the frozen weights, the activations and the LoRA state (A, B, their gradients
@@ -27,10 +27,13 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * <p>On the device the step is one TaskGraph per stage (embedding, each layer's forward, the head
  * with the loss, each layer's backward, AdamW) in one execution plan; a single graph for the whole
  * step is too much for TornadoVM 5.2.0's graph compiler, whose scheduling is cubic in the graph's
- * nodes. Each graph passes every resident buffer on to the next, which makes TornadoVM's per-graph
- * bytecode grow with the model: the JVM needs {@code -Dtornado.tvm.maxbytecodesize} (bytes, default
- * 4096) well above it, which this class sets to {@value #BYTECODE_SIZE} when the JVM has no value and
- * TornadoVM has not compiled a graph yet.
+ * nodes. Each graph passes every resident buffer on to the next, and TornadoVM 5.2.0 caps a graph
+ * at 1024 nodes, so every kind of per-layer buffer (each weight matrix, the LoRA state, each saved
+ * activation) is ONE array {@code [layers][...]} that the tasks address by offset: a graph hands
+ * on a fixed number of buffers ({@value #RESIDENT_BUFFERS}) whatever the depth. The handing on still
+ * makes TornadoVM's per-graph bytecode larger than its default: the JVM needs
+ * {@code -Dtornado.tvm.maxbytecodesize} (bytes, default 4096) above it, which this class sets to
+ * {@value #BYTECODE_SIZE} when the JVM has no value and TornadoVM has not compiled a graph yet.
  *
  * <pre>
  *   per layer:  h = x + Wo·attn(rope(q), rope(k), v),  q = Wq·n1 + s·Bq·Aq·n1,  v = Wv·n1 + s·Bv·Av·n1
@@ -40,6 +43,9 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
 public final class LoraStep implements AutoCloseable {
     /** The TornadoVM bytecode buffer per graph, in bytes, that this class asks for (see above). */
     public static final int BYTECODE_SIZE = 1 << 18;
+
+    /** How many buffers stay on the device and pass from graph to graph, at any depth. */
+    public static final int RESIDENT_BUFFERS = 51;
 
     static {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) {
@@ -56,36 +62,55 @@ public final class LoraStep implements AutoCloseable {
         public int kvDim() { return kvHeads * hd(); }
         /** Tokens per step. */
         public int n() { return batch * seq; }
+        /** Floats of one layer's LoRA state: Aq [rank][dim], Bq [dim][rank], Av [rank][dim], Bv [kvDim][rank]. */
+        public int loraPerLayer() { return rank * (3 * dim + kvDim()); }
     }
 
-    /** Frozen base weights, nn.Linear layout [out][in]. */
-    public record Weights(float[] embed,      // [vocab][dim]
-                          float[][] attnNorm, // [L][dim]
-                          float[][] wq,       // [L][dim][dim]
-                          float[][] wk,       // [L][kvDim][dim]
-                          float[][] wv,       // [L][kvDim][dim]
-                          float[][] wo,       // [L][dim][dim]
-                          float[][] ffnNorm,  // [L][dim]
-                          float[][] wGate,    // [L][hidden][dim]
-                          float[][] wUp,      // [L][hidden][dim]
-                          float[][] wDown,    // [L][dim][hidden]
-                          float[] finalNorm,  // [dim]
-                          float[] head) {     // [vocab][dim]
+    /**
+     * Frozen base weights, nn.Linear layout [out][in]; each per-layer kind is one array with layer l's
+     * matrix at l times the matrix size ({@link #layer} cuts one out, {@link #pack} builds one).
+     */
+    public record Weights(float[] embed,     // [vocab][dim]
+                          float[] attnNorm,  // [L][dim]
+                          float[] wq,        // [L][dim][dim]
+                          float[] wk,        // [L][kvDim][dim]
+                          float[] wv,        // [L][kvDim][dim]
+                          float[] wo,        // [L][dim][dim]
+                          float[] ffnNorm,   // [L][dim]
+                          float[] wGate,     // [L][hidden][dim]
+                          float[] wUp,       // [L][hidden][dim]
+                          float[] wDown,     // [L][dim][hidden]
+                          float[] finalNorm, // [dim]
+                          float[] head) {    // [vocab][dim]
 
         /** Random weights of the given shape (uniform, scaled by 1/sqrt(fan-in)); norms are 1. */
         public static Weights random(Shape s, long seed) {
             SplittableRandom r = new SplittableRandom(seed);
             int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden();
-            float[][] an = new float[L][], wq = new float[L][], wk = new float[L][], wv = new float[L][], wo = new float[L][];
-            float[][] fn = new float[L][], wg = new float[L][], wu = new float[L][], wd = new float[L][];
+            float[] embed = uniform(r, s.vocab() * d, 1);
+            float[][] wq = new float[L][], wk = new float[L][], wv = new float[L][], wo = new float[L][];
+            float[][] wg = new float[L][], wu = new float[L][], wd = new float[L][];
             for (int l = 0; l < L; l++) {
-                an[l] = ones(d); fn[l] = ones(d);
                 wq[l] = uniform(r, d * d, d); wk[l] = uniform(r, kv * d, d); wv[l] = uniform(r, kv * d, d);
                 wo[l] = uniform(r, d * d, d); wg[l] = uniform(r, h * d, d); wu[l] = uniform(r, h * d, d);
                 wd[l] = uniform(r, d * h, h);
             }
-            return new Weights(uniform(r, s.vocab() * d, 1), an, wq, wk, wv, wo, fn, wg, wu, wd, ones(d),
-                    uniform(r, s.vocab() * d, d));
+            return new Weights(embed, ones(L * d), pack(wq), pack(wk), pack(wv), pack(wo), ones(L * d), pack(wg), pack(wu),
+                    pack(wd), ones(d), uniform(r, s.vocab() * d, d));
+        }
+
+        /** One array from per-layer arrays of equal length, layer by layer. */
+        public static float[] pack(float[][] perLayer) {
+            int size = perLayer.length == 0 ? 0 : perLayer[0].length;
+            float[] all = new float[Math.multiplyExact(perLayer.length, size)];
+            for (int l = 0; l < perLayer.length; l++) System.arraycopy(perLayer[l], 0, all, l * size, size);
+            return all;
+        }
+
+        /** Layer l's slice of a packed array of {@code layers} equal slices, as a copy. */
+        public static float[] layer(float[] packed, int layers, int l) {
+            int size = packed.length / layers;
+            return java.util.Arrays.copyOfRange(packed, l * size, (l + 1) * size);
         }
     }
 
@@ -100,10 +125,8 @@ public final class LoraStep implements AutoCloseable {
     private final TornadoExecutionPlan plan;                   // null when running in Java
     private TornadoExecutionResult lastUpdate;                 // the AdamW graph's last execution
 
-    // ---- trainable LoRA state, per layer ----
-    private final float[][] aq, bq, av, bv;         // A [rank][dim]; Bq [dim][rank]; Bv [kvDim][rank]
-    private final float[][] gAq, gBq, gAv, gBv;     // gradients, same shapes
-    private final float[][] mAq, mBq, mAv, mBv, vAq, vBq, vAv, vBv; // AdamW moments
+    // ---- trainable LoRA state: per layer [Aq [rank][dim] | Bq [dim][rank] | Av [rank][dim] | Bv [kvDim][rank]] ----
+    private final float[] lora, gLora, mLora, vLora; // [L][loraPerLayer] weights, gradients, AdamW moments
 
     // ---- per step inputs and outputs ----
     private final int[] tokens, targets;            // [N]
@@ -113,15 +136,15 @@ public final class LoraStep implements AutoCloseable {
     private final float[] losses;                   // [N] per-token cross-entropy
     private int t;                                  // AdamW step count
 
-    // ---- RoPE tables, activations saved per layer for backward, scratch ----
+    // ---- RoPE tables, activations saved per layer for backward (packed [L][...]), scratch ----
     private final float[] cos, sin;                 // [T][hd/2]
-    private final float[][] xIn;                    // [L+1][N][dim] residual stream into each layer; [L] = out
-    private final float[][] xb, xMid, xb2;          // [L][N][dim] attention norm out, stream after attention, ffn norm out
-    private final float[][] rstd1, rstd2;           // [L][N]
-    private final float[][] q, k, v;                // [L][N][dim], [L][N][kvDim] x2 (after RoPE for q, k)
-    private final float[][] zq, zv;                 // [L][N][rank] A·x
-    private final float[][] att, attOut;            // [L][B][heads][T][T] probabilities, [L][N][dim]
-    private final float[][] gate, up, act;          // [L][N][hidden]
+    private final float[] xIn;                      // [L+1][N][dim] residual stream into each layer; [L] = out
+    private final float[] xb, xMid, xb2;            // [L][N][dim] attention norm out, stream after attention, ffn norm out
+    private final float[] rstd1, rstd2;             // [L][N]
+    private final float[] q, k, v;                  // [L][N][dim], [L][N][kvDim] x2 (after RoPE for q, k)
+    private final float[] zq, zv;                   // [L][N][rank] A·x
+    private final float[] att, attOut;              // [L][B][heads][T][T] probabilities, [L][N][dim]
+    private final float[] gate, up, act;            // [L][N][hidden]
     private final float[] rstdF, xbF, logits;       // [N], [N][dim], [N][vocab] (then dLogits)
     private final float[] tmp, tmpKv;               // [N][dim], [N][kvDim]
     private final float[] dx, dxb, dAttOut, dq;     // [N][dim]
@@ -138,15 +161,17 @@ public final class LoraStep implements AutoCloseable {
         int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden(), r = s.rank(), n = s.n();
         int hd = s.hd(), T = s.seq(), B = s.batch(), attSize = B * s.heads() * T * T;
         SplittableRandom rnd = new SplittableRandom(loraSeed);
-        aq = new float[L][]; bq = new float[L][]; av = new float[L][]; bv = new float[L][];
+        lora = packed(L, s.loraPerLayer());
         for (int l = 0; l < L; l++) {
-            aq[l] = uniform(rnd, r * d, d); av[l] = uniform(rnd, r * d, d);
+            float[] a1 = uniform(rnd, r * d, d), a2 = uniform(rnd, r * d, d);
             // B is zero in LoRA's init; small random values here so that every gradient path is exercised
-            bq[l] = uniform(rnd, d * r, 100.0 * r); bv[l] = uniform(rnd, kv * r, 100.0 * r);
+            float[] b1 = uniform(rnd, d * r, 100.0 * r), b2 = uniform(rnd, kv * r, 100.0 * r);
+            System.arraycopy(a1, 0, lora, loraOffset(l, 0), r * d);
+            System.arraycopy(b1, 0, lora, loraOffset(l, 1), d * r);
+            System.arraycopy(a2, 0, lora, loraOffset(l, 2), r * d);
+            System.arraycopy(b2, 0, lora, loraOffset(l, 3), kv * r);
         }
-        gAq = zeros(L, r * d); gBq = zeros(L, d * r); gAv = zeros(L, r * d); gBv = zeros(L, kv * r);
-        mAq = zeros(L, r * d); mBq = zeros(L, d * r); mAv = zeros(L, r * d); mBv = zeros(L, kv * r);
-        vAq = zeros(L, r * d); vBq = zeros(L, d * r); vAv = zeros(L, r * d); vBv = zeros(L, kv * r);
+        gLora = packed(L, s.loraPerLayer()); mLora = packed(L, s.loraPerLayer()); vLora = packed(L, s.loraPerLayer());
         tokens = new int[n]; targets = new int[n]; lossWeights = new float[n]; losses = new float[n];
 
         double[] invFreq = new double[hd / 2];
@@ -154,24 +179,24 @@ public final class LoraStep implements AutoCloseable {
         cos = new float[T * hd / 2]; sin = new float[T * hd / 2];
         Rope.tables(cos, sin, invFreq, T);
 
-        xIn = zeros(L + 1, n * d);
-        xb = zeros(L, n * d); xMid = zeros(L, n * d); xb2 = zeros(L, n * d);
-        rstd1 = zeros(L, n); rstd2 = zeros(L, n);
-        q = zeros(L, n * d); k = zeros(L, n * kv); v = zeros(L, n * kv);
-        zq = zeros(L, n * r); zv = zeros(L, n * r);
-        att = zeros(L, attSize); attOut = zeros(L, n * d);
-        gate = zeros(L, n * h); up = zeros(L, n * h); act = zeros(L, n * h);
-        rstdF = new float[n]; xbF = new float[n * d]; logits = new float[n * s.vocab()];
+        xIn = packed(L + 1, n * d);
+        xb = packed(L, n * d); xMid = packed(L, n * d); xb2 = packed(L, n * d);
+        rstd1 = packed(L, n); rstd2 = packed(L, n);
+        q = packed(L, n * d); k = packed(L, n * kv); v = packed(L, n * kv);
+        zq = packed(L, n * r); zv = packed(L, n * r);
+        att = packed(L, attSize); attOut = packed(L, n * d);
+        gate = packed(L, n * h); up = packed(L, n * h); act = packed(L, n * h);
+        rstdF = new float[n]; xbF = new float[n * d]; logits = new float[Math.multiplyExact(n, s.vocab())];
         tmp = new float[n * d]; tmpKv = new float[n * kv];
         dx = new float[n * d]; dxb = new float[n * d]; dAttOut = new float[n * d]; dq = new float[n * d];
         dk = new float[n * kv]; dv = new float[n * kv]; dScores = new float[attSize];
         dAct = new float[n * h]; dGate = new float[n * h]; dUp = new float[n * h]; dz = new float[n * r]; dyS = new float[n * d];
 
-        resident.addAll(List.of(w.embed(), w.finalNorm(), w.head(), cos, sin, rstdF, xbF, logits, tmp, tmpKv, dx, dxb,
-                dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
-        for (float[][] a : List.of(w.attnNorm(), w.wq(), w.wk(), w.wv(), w.wo(), w.ffnNorm(), w.wGate(), w.wUp(), w.wDown(),
-                aq, bq, av, bv, gAq, gBq, gAv, gBv, mAq, mBq, mAv, mBv, vAq, vBq, vAv, vBv,
-                xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, zq, zv, att, attOut, gate, up, act)) resident.addAll(List.of(a));
+        resident.addAll(List.of(w.embed(), w.attnNorm(), w.wq(), w.wk(), w.wv(), w.wo(), w.ffnNorm(), w.wGate(), w.wUp(),
+                w.wDown(), w.finalNorm(), w.head(), lora, gLora, mLora, vLora, cos, sin,
+                xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, zq, zv, att, attOut, gate, up, act,
+                rstdF, xbF, logits, tmp, tmpKv, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
+        assert resident.size() == RESIDENT_BUFFERS;
 
         stages.add(new Stage("embed", this::embedForward));
         for (int l = 0; l < L; l++) {
@@ -185,6 +210,13 @@ public final class LoraStep implements AutoCloseable {
         }
         stages.add(new Stage("adamw", this::update));
         plan = device == null ? null : devicePlan(device);
+    }
+
+    /** Offset of layer l's matrix m (0 Aq, 1 Bq, 2 Av, 3 Bv) in the packed LoRA arrays. */
+    private int loraOffset(int l, int m) {
+        int d = s.dim(), r = s.rank();
+        int[] before = {0, r * d, 2 * r * d, 3 * r * d};
+        return l * s.loraPerLayer() + before[m];
     }
 
     /**
@@ -221,8 +253,7 @@ public final class LoraStep implements AutoCloseable {
             if (stage.name().equals("adamw")) g.transferToDevice(DataTransferMode.EVERY_EXECUTION, hyper);
             stage.ops().accept(Ops.graph(g));
             if (stage.name().equals("head")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
-            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora(aq, bq, av, bv));
-            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora(gAq, gBq, gAv, gBv));
+            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora);
             graphs.add(g.persistOnDevice(all).snapshot());
             previous = g.getTaskGraphName();
         }
@@ -246,116 +277,108 @@ public final class LoraStep implements AutoCloseable {
         return stages.stream().map(Stage::name).toList();
     }
 
-    /** Clears the LoRA gradients; embeds the batch. */
+    /** Clears the LoRA gradients; embeds the batch into layer 0's input. */
     private void embedForward(Ops o) {
-        int L = s.layers(), d = s.dim(), kv = s.kvDim(), r = s.rank();
-        for (int l = 0; l < L; l++) {
-            o.zero("layer_" + l + ".q.lora.zero_grad_a", gAq[l], r * d); o.zero("layer_" + l + ".q.lora.zero_grad_b", gBq[l], d * r);
-            o.zero("layer_" + l + ".v.lora.zero_grad_a", gAv[l], r * d); o.zero("layer_" + l + ".v.lora.zero_grad_b", gBv[l], kv * r);
-        }
-        o.embedding("embed.fwd", xIn[0], w.embed(), tokens, s.n(), d);
+        o.zero("lora.zero_grad", gLora, gLora.length);
+        o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
     }
 
     /** Layer l's forward: xIn[l] → xIn[l+1], keeping what backward reads. */
     private void layerForward(Ops o, int l) {
         int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
         int B = s.batch(), H = s.heads(), KV = s.kvHeads();
+        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, nr = l * n * s.rank(), attOff = l * B * H * T * T;
         String p = "layer_" + l;
-        o.rmsnorm(p + ".attn_norm.fwd", xb[l], xIn[l], w.attnNorm()[l], rstd1[l], n, d, s.eps());
-        o.matmul(p + ".q.fwd", q[l], xb[l], w.wq()[l], n, d, d);
-        loraForward(o, p + ".q.lora", q[l], xb[l], aq[l], bq[l], zq[l], tmp, d);
-        o.matmul(p + ".k.fwd", k[l], xb[l], w.wk()[l], n, d, kv);
-        o.matmul(p + ".v.fwd", v[l], xb[l], w.wv()[l], n, d, kv);
-        loraForward(o, p + ".v.lora", v[l], xb[l], av[l], bv[l], zv[l], tmpKv, kv);
-        o.rope(p + ".q.rope.fwd", q[l], cos, sin, n, H, hd, T);
-        o.rope(p + ".k.rope.fwd", k[l], cos, sin, n, KV, hd, T);
-        o.attention(p + ".attn.fwd", attOut[l], q[l], k[l], v[l], att[l], B, H, KV, hd, T);
-        o.copy(p + ".attn.residual_in", xMid[l], xIn[l], n * d);
-        o.matmul(p + ".o.fwd", tmp, attOut[l], w.wo()[l], n, d, d);
-        o.residual(p + ".attn.residual", xMid[l], tmp, n * d);
-        o.rmsnorm(p + ".ffn_norm.fwd", xb2[l], xMid[l], w.ffnNorm()[l], rstd2[l], n, d, s.eps());
-        o.matmul(p + ".gate.fwd", gate[l], xb2[l], w.wGate()[l], n, d, h);
-        o.matmul(p + ".up.fwd", up[l], xb2[l], w.wUp()[l], n, d, h);
-        o.swiglu(p + ".swiglu.fwd", act[l], gate[l], up[l], n * h);
-        o.copy(p + ".ffn.residual_in", xIn[l + 1], xMid[l], n * d);
-        o.matmul(p + ".down.fwd", tmp, act[l], w.wDown()[l], n, h, d);
-        o.residual(p + ".ffn.residual", xIn[l + 1], tmp, n * d);
+        o.rmsnorm(p + ".attn_norm.fwd", xb, nd, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d, s.eps());
+        o.matmul(p + ".q.fwd", q, nd, xb, nd, w.wq(), l * d * d, n, d, d);
+        loraForward(o, p + ".q.lora", q, nd, xb, nd, loraOffset(l, 0), loraOffset(l, 1), zq, nr, tmp, d);
+        o.matmul(p + ".k.fwd", k, nkv, xb, nd, w.wk(), l * kv * d, n, d, kv);
+        o.matmul(p + ".v.fwd", v, nkv, xb, nd, w.wv(), l * kv * d, n, d, kv);
+        loraForward(o, p + ".v.lora", v, nkv, xb, nd, loraOffset(l, 2), loraOffset(l, 3), zv, nr, tmpKv, kv);
+        o.rope(p + ".q.rope.fwd", q, nd, cos, sin, n, H, hd, T);
+        o.rope(p + ".k.rope.fwd", k, nkv, cos, sin, n, KV, hd, T);
+        o.attention(p + ".attn.fwd", attOut, nd, q, nd, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
+        o.copy(p + ".attn.residual_in", xMid, nd, xIn, nd, n * d);
+        o.matmul(p + ".o.fwd", tmp, 0, attOut, nd, w.wo(), l * d * d, n, d, d);
+        o.residual(p + ".attn.residual", xMid, nd, tmp, n * d);
+        o.rmsnorm(p + ".ffn_norm.fwd", xb2, nd, xMid, nd, w.ffnNorm(), l * d, rstd2, l * n, n, d, s.eps());
+        o.matmul(p + ".gate.fwd", gate, nh, xb2, nd, w.wGate(), l * h * d, n, d, h);
+        o.matmul(p + ".up.fwd", up, nh, xb2, nd, w.wUp(), l * h * d, n, d, h);
+        o.swiglu(p + ".swiglu.fwd", act, nh, gate, nh, up, nh, n * h);
+        o.copy(p + ".ffn.residual_in", xIn, nd + n * d, xMid, nd, n * d);
+        o.matmul(p + ".down.fwd", tmp, 0, act, nh, w.wDown(), l * d * h, n, h, d);
+        o.residual(p + ".ffn.residual", xIn, nd + n * d, tmp, n * d);
     }
 
     /** Final norm, classifier, cross-entropy (logits become dLogits) and their backward down to dx. */
     private void headForwardBackward(Ops o) {
         int L = s.layers(), d = s.dim(), n = s.n(), V = s.vocab();
-        o.rmsnorm("final_norm.fwd", xbF, xIn[L], w.finalNorm(), rstdF, n, d, s.eps());
-        o.matmul("lm_head.fwd", logits, xbF, w.head(), n, d, V);
+        o.rmsnorm("final_norm.fwd", xbF, 0, xIn, L * n * d, w.finalNorm(), 0, rstdF, 0, n, d, s.eps());
+        o.matmul("lm_head.fwd", logits, 0, xbF, 0, w.head(), 0, n, d, V);
         o.crossEntropy("loss.fwd_bwd", logits, targets, lossWeights, losses, ceScale, n, V);
         o.zero("lm_head.bwd_zero", dxb, n * d);
-        o.matmulBackwardInput("lm_head.bwd", dxb, logits, w.head(), n, d, V);
+        o.matmulBackwardInput("lm_head.bwd", dxb, 0, logits, 0, w.head(), 0, n, d, V);
         o.zero("final_norm.bwd_zero", dx, n * d);
-        o.rmsnormBackwardInput("final_norm.bwd", dx, dxb, xIn[L], w.finalNorm(), rstdF, n, d);
+        o.rmsnormBackwardInput("final_norm.bwd", dx, dxb, xIn, L * n * d, w.finalNorm(), 0, rstdF, 0, n, d);
     }
 
     /** Layer l's backward, its forward read bottom-up: dx (into layer l+1's input) → dx into layer l. */
     private void layerBackward(Ops o, int l) {
         int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
         int B = s.batch(), H = s.heads(), KV = s.kvHeads();
+        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, nr = l * n * s.rank(), attOff = l * B * H * T * T;
         String p = "layer_" + l;
         o.zero(p + ".down.bwd_zero", dAct, n * h);
-        o.matmulBackwardInput(p + ".down.bwd", dAct, dx, w.wDown()[l], n, h, d);
+        o.matmulBackwardInput(p + ".down.bwd", dAct, 0, dx, 0, w.wDown(), l * d * h, n, h, d);
         o.zero(p + ".swiglu.bwd_zero_gate", dGate, n * h);
         o.zero(p + ".swiglu.bwd_zero_up", dUp, n * h);
-        o.swigluBackward(p + ".swiglu.bwd", dGate, dUp, dAct, gate[l], up[l], n * h);
+        o.swigluBackward(p + ".swiglu.bwd", dGate, dUp, dAct, gate, nh, up, nh, n * h);
         o.zero(p + ".ffn_norm.bwd_zero", dxb, n * d);
-        o.matmulBackwardInput(p + ".gate.bwd", dxb, dGate, w.wGate()[l], n, d, h);
-        o.matmulBackwardInput(p + ".up.bwd", dxb, dUp, w.wUp()[l], n, d, h);
-        o.rmsnormBackwardInput(p + ".ffn_norm.bwd", dx, dxb, xMid[l], w.ffnNorm()[l], rstd2[l], n, d);
+        o.matmulBackwardInput(p + ".gate.bwd", dxb, 0, dGate, 0, w.wGate(), l * h * d, n, d, h);
+        o.matmulBackwardInput(p + ".up.bwd", dxb, 0, dUp, 0, w.wUp(), l * h * d, n, d, h);
+        o.rmsnormBackwardInput(p + ".ffn_norm.bwd", dx, dxb, xMid, nd, w.ffnNorm(), l * d, rstd2, l * n, n, d);
         o.zero(p + ".o.bwd_zero", dAttOut, n * d);
-        o.matmulBackwardInput(p + ".o.bwd", dAttOut, dx, w.wo()[l], n, d, d);
+        o.matmulBackwardInput(p + ".o.bwd", dAttOut, 0, dx, 0, w.wo(), l * d * d, n, d, d);
         o.zero(p + ".attn.bwd_zero_q", dq, n * d);
         o.zero(p + ".attn.bwd_zero_k", dk, n * kv);
         o.zero(p + ".attn.bwd_zero_v", dv, n * kv);
-        o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k[l], v[l], att[l], B, H, KV, hd, T);
-        o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q[l], att[l], B, H, KV, hd, T);
+        o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
+        o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd, T);
         o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, T);
         o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, T);
         o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
-        o.matmulBackwardInput(p + ".q.bwd", dxb, dq, w.wq()[l], n, d, d);
-        loraBackward(o, p + ".q.lora", dxb, dq, xb[l], aq[l], bq[l], zq[l], gAq[l], gBq[l], dz, dyS, d);
-        o.matmulBackwardInput(p + ".k.bwd", dxb, dk, w.wk()[l], n, d, kv);
-        o.matmulBackwardInput(p + ".v.bwd", dxb, dv, w.wv()[l], n, d, kv);
-        loraBackward(o, p + ".v.lora", dxb, dv, xb[l], av[l], bv[l], zv[l], gAv[l], gBv[l], dz, dyS, kv);
-        o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn[l], w.attnNorm()[l], rstd1[l], n, d);
+        o.matmulBackwardInput(p + ".q.bwd", dxb, 0, dq, 0, w.wq(), l * d * d, n, d, d);
+        loraBackward(o, p + ".q.lora", dq, xb, nd, loraOffset(l, 0), loraOffset(l, 1), zq, nr, d);
+        o.matmulBackwardInput(p + ".k.bwd", dxb, 0, dk, 0, w.wk(), l * kv * d, n, d, kv);
+        o.matmulBackwardInput(p + ".v.bwd", dxb, 0, dv, 0, w.wv(), l * kv * d, n, d, kv);
+        loraBackward(o, p + ".v.lora", dv, xb, nd, loraOffset(l, 2), loraOffset(l, 3), zv, nr, kv);
+        o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d);
     }
 
-    /** AdamW on every LoRA matrix. */
+    /** AdamW on all LoRA matrices at once (they are one packed array). */
     private void update(Ops o) {
-        int d = s.dim(), kv = s.kvDim(), r = s.rank();
-        for (int l = 0; l < s.layers(); l++) {
-            String p = "layer_" + l;
-            o.adamW(p + ".q.lora.adamw_a", aq[l], gAq[l], mAq[l], vAq[l], hyper, r * d);
-            o.adamW(p + ".q.lora.adamw_b", bq[l], gBq[l], mBq[l], vBq[l], hyper, d * r);
-            o.adamW(p + ".v.lora.adamw_a", av[l], gAv[l], mAv[l], vAv[l], hyper, r * d);
-            o.adamW(p + ".v.lora.adamw_b", bv[l], gBv[l], mBv[l], vBv[l], hyper, kv * r);
-        }
+        o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
     }
 
-    /** y [N][out] += s · (x·Aᵀ)·Bᵀ, keeping z = x·Aᵀ [N][rank] for backward. */
-    private void loraForward(Ops o, String p, float[] y, float[] x, float[] a, float[] b, float[] z, float[] tmp, int out) {
+    /** y [N][out] += s · (x·Aᵀ)·Bᵀ, keeping z = x·Aᵀ [N][rank] for backward; A, B at aOff, bOff in the LoRA array. */
+    private void loraForward(Ops o, String p, float[] y, int yOff, float[] x, int xOff, int aOff, int bOff, float[] z,
+                             int zOff, float[] tmp, int out) {
         int n = s.n(), d = s.dim(), r = s.rank();
-        o.matmul(p + ".fwd_a", z, x, a, n, d, r);
-        o.matmul(p + ".fwd_b", tmp, z, b, n, r, out);
-        o.addScaled(p + ".fwd", y, tmp, scaling, n * out);
+        o.matmul(p + ".fwd_a", z, zOff, x, xOff, lora, aOff, n, d, r);
+        o.matmul(p + ".fwd_b", tmp, 0, z, zOff, lora, bOff, n, r, out);
+        o.addScaled(p + ".fwd", y, yOff, tmp, scaling, n * out);
     }
 
-    /** dB += s·dyᵀ·z; dz = s·dy·B; dA += dzᵀ·x; dx += dz·A. */
-    private void loraBackward(Ops o, String p, float[] dx, float[] dy, float[] x, float[] a, float[] b, float[] z,
-                              float[] dA, float[] dB, float[] dz, float[] dyS, int out) {
+    /** dB += s·dyᵀ·z; dz = s·dy·B; dA += dzᵀ·x; dxb += dz·A (gradients at the same offsets as A, B). */
+    private void loraBackward(Ops o, String p, float[] dy, float[] x, int xOff, int aOff, int bOff, float[] z, int zOff,
+                              int out) {
         int n = s.n(), d = s.dim(), r = s.rank();
         o.scale(p + ".bwd_scale", dyS, dy, scaling, n * out);
-        o.matmulBackwardWeight(p + ".bwd_b", dB, dyS, z, n, r, out);
+        o.matmulBackwardWeight(p + ".bwd_b", gLora, bOff, dyS, 0, z, zOff, n, r, out);
         o.zero(p + ".bwd_zero", dz, n * r);
-        o.matmulBackwardInput(p + ".bwd_z", dz, dyS, b, n, r, out);
-        o.matmulBackwardWeight(p + ".bwd_a", dA, dz, x, n, d, r);
-        o.matmulBackwardInput(p + ".bwd", dx, dz, a, n, d, r);
+        o.matmulBackwardInput(p + ".bwd_z", dz, 0, dyS, 0, lora, bOff, n, r, out);
+        o.matmulBackwardWeight(p + ".bwd_a", gLora, aOff, dz, 0, x, xOff, n, d, r);
+        o.matmulBackwardInput(p + ".bwd", dxb, 0, dz, 0, lora, aOff, n, d, r);
     }
 
     /**
@@ -393,22 +416,28 @@ public final class LoraStep implements AutoCloseable {
         return loss / total;
     }
 
-    /** Copies the LoRA weights back from the device (no-op in Java); returns them as [Aq, Bq, Av, Bv] per layer. */
+    /** Copies the LoRA weights back from the device (no-op in Java); returns them as [Aq, Bq, Av, Bv][layer]. */
     public float[][][] fetchLora() {
-        if (lastUpdate != null) lastUpdate.transferToHost(lora(aq, bq, av, bv));
-        return new float[][][] {aq, bq, av, bv};
+        if (lastUpdate != null) lastUpdate.transferToHost(lora);
+        return unpackLora(lora);
     }
 
-    /** Copies the last step's LoRA gradients back from the device; returns them as [Aq, Bq, Av, Bv] per layer. */
+    /** Copies the last step's LoRA gradients back from the device; returns them as [Aq, Bq, Av, Bv][layer]. */
     public float[][][] fetchLoraGradients() {
-        if (lastUpdate != null) lastUpdate.transferToHost(lora(gAq, gBq, gAv, gBv));
-        return new float[][][] {gAq, gBq, gAv, gBv};
+        if (lastUpdate != null) lastUpdate.transferToHost(gLora);
+        return unpackLora(gLora);
     }
 
-    private static Object[] lora(float[][]... matrices) {
-        List<Object> all = new ArrayList<>();
-        for (float[][] a : matrices) all.addAll(List.of((Object[]) a));
-        return all.toArray();
+    private float[][][] unpackLora(float[] packed) {
+        int d = s.dim(), r = s.rank();
+        int[] sizes = {r * d, d * r, r * d, s.kvDim() * r};
+        float[][][] out = new float[4][s.layers()][];
+        for (int m = 0; m < 4; m++)
+            for (int l = 0; l < s.layers(); l++) {
+                int off = loraOffset(l, m);
+                out[m][l] = java.util.Arrays.copyOfRange(packed, off, off + sizes[m]);
+            }
+        return out;
     }
 
     /** Device memory in use by this step's plan, in bytes (0 in Java). */
@@ -426,8 +455,8 @@ public final class LoraStep implements AutoCloseable {
         }
     }
 
-    private static float[][] zeros(int rows, int n) {
-        return new float[rows][n];
+    private static float[] packed(int layers, int size) {
+        return new float[Math.multiplyExact(layers, size)];
     }
 
     private static float[] ones(int n) {

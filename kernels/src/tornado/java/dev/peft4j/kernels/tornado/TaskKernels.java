@@ -16,7 +16,9 @@ import dev.peft4j.kernels.SwiGlu;
  * <p>The plain kernels take a row range {@code from..to} so that the CPU backend can split rows
  * over threads; TornadoVM only parallelises loops that start at a constant, so these wrappers pass
  * {@code 0..n} and TornadoVM inlines the call and folds the constant. The kernel bodies are the
- * plain ones, so the device runs exactly the code the CPU tests check. Values that change per step
+ * plain ones, so the device runs exactly the code the CPU tests check. Buffers that a training step
+ * keeps per layer are packed into one array per kind ({@code [layers][...]}), so the wrappers take
+ * an offset for each buffer that may be such a slice. Values that change per step
  * (learning rate, bias corrections, the loss scale) travel in small arrays rather than as scalars,
  * which a TaskGraph fixes when it is built.
  *
@@ -37,29 +39,33 @@ public final class TaskKernels {
         }
     }
 
-    /** y [n][out] = x [n][in] · w [out][in]ᵀ ({@link Matmul#forward}, offsets 0). */
-    public static void matmul(float[] y, float[] x, float[] w, int n, int in, int out) {
-        Matmul.forward(y, 0, x, 0, w, 0, n, in, out);
+    /** y [n][out] = x [n][in] · w [out][in]ᵀ ({@link Matmul#forward}); each buffer from its offset. */
+    public static void matmul(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff, int n, int in, int out) {
+        Matmul.forward(y, yOff, x, xOff, w, wOff, n, in, out);
     }
 
     /** dx [n][in] += dy [n][out] · w [out][in]. */
-    public static void matmulBackwardInput(float[] dx, float[] dy, float[] w, int n, int in, int out) {
-        Matmul.backwardInput(dx, 0, dy, 0, w, 0, n, in, out);
+    public static void matmulBackwardInput(float[] dx, int dxOff, float[] dy, int dyOff, float[] w, int wOff, int n, int in,
+                                           int out) {
+        Matmul.backwardInput(dx, dxOff, dy, dyOff, w, wOff, n, in, out);
     }
 
     /** dw [out][in] += dy [n][out]ᵀ · x [n][in]. */
-    public static void matmulBackwardWeight(float[] dw, float[] dy, float[] x, int n, int in, int out) {
-        Matmul.backwardWeight(dw, 0, dy, 0, x, 0, n, in, out);
+    public static void matmulBackwardWeight(float[] dw, int dwOff, float[] dy, int dyOff, float[] x, int xOff, int n, int in,
+                                            int out) {
+        Matmul.backwardWeight(dw, dwOff, dy, dyOff, x, xOff, n, in, out);
     }
 
-    /** out [n][dim] = rmsnorm(x) · w, rstd [n] saved for backward. */
-    public static void rmsnorm(float[] out, float[] x, float[] w, float[] rstd, int n, int dim, float eps) {
-        RmsNorm.forward(out, x, w, rstd, dim, eps, 0, n);
+    /** out [n][dim] = rmsnorm(x) · w, rstd [n] saved for backward; each buffer from its offset. */
+    public static void rmsnorm(float[] out, int outOff, float[] x, int xOff, float[] w, int wOff, float[] rstd, int rstdOff,
+                               int n, int dim, float eps) {
+        RmsNorm.forward(out, outOff, x, xOff, w, wOff, rstd, rstdOff, dim, eps, 0, n);
     }
 
-    /** dx [n][dim] += d rmsnorm / dx. */
-    public static void rmsnormBackwardInput(float[] dx, float[] dOut, float[] x, float[] w, float[] rstd, int n, int dim) {
-        RmsNorm.backwardInput(dx, dOut, x, w, rstd, dim, 0, n);
+    /** dx [n][dim] += d rmsnorm / dx; x, w, rstd from their offsets. */
+    public static void rmsnormBackwardInput(float[] dx, float[] dOut, float[] x, int xOff, float[] w, int wOff, float[] rstd,
+                                            int rstdOff, int n, int dim) {
+        RmsNorm.backwardInput(dx, dOut, x, xOff, w, wOff, rstd, rstdOff, dim, 0, n);
     }
 
     /** dw [dim] += Σ_rows dOut · x · rstd. */
@@ -67,9 +73,9 @@ public final class TaskKernels {
         RmsNorm.backwardWeight(dw, dOut, x, rstd, n, dim, 0, dim);
     }
 
-    /** Rotates x [n][heads*hd] in place; row i is at position pos0 + i % period. */
-    public static void rope(float[] x, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
-        Rope.forward(x, cos, sin, heads, hd, pos0, period, 0, n);
+    /** Rotates x [n][heads*hd] (from xOff) in place; row i is at position pos0 + i % period. */
+    public static void rope(float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+        Rope.forward(x, xOff, cos, sin, heads, hd, pos0, period, 0, n);
     }
 
     /** Rotates the gradient dx [n][heads*hd] back. */
@@ -77,41 +83,47 @@ public final class TaskKernels {
         Rope.backward(dx, cos, sin, heads, hd, pos0, period, 0, n);
     }
 
-    /** Causal GQA attention for B sequences of T queries ({@link Attention#forward}, all B·nHeads·T rows). */
-    public static void attention(float[] out, float[] q, float[] k, float[] v, float[] att, int batch,
-                                 int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride) {
-        Attention.forward(out, q, k, v, att, nHeads, nKv, hd, T, p0, kvRows, attStride, 0, batch * nHeads * T);
-    }
-
-    /** Attention backward, first pass: dScores and dq. */
-    public static void attentionBackwardQuery(float[] dq, float[] dScores, float[] dOut, float[] k, float[] v, float[] att,
-                                              int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows,
-                                              int attStride) {
-        Attention.backwardQuery(dq, dScores, dOut, k, v, att, nHeads, nKv, hd, T, p0, kvRows, attStride,
+    /**
+     * Causal GQA attention for B sequences of T queries ({@link Attention#forward}, all B·nHeads·T rows);
+     * each buffer from its offset.
+     */
+    public static void attention(float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
+                                 float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows,
+                                 int attStride) {
+        Attention.forward(out, outOff, q, qOff, k, kOff, v, vOff, att, attOff, nHeads, nKv, hd, T, p0, kvRows, attStride,
                 0, batch * nHeads * T);
     }
 
-    /** Attention backward, second pass: dk and dv, one row per (sequence, key/value head). */
-    public static void attentionBackwardKeyValue(float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q,
-                                                 float[] att, int batch, int nHeads, int nKv, int hd, int T, int p0,
-                                                 int kvRows, int attStride) {
-        Attention.backwardKeyValue(dk, dv, dScores, dOut, q, att, nHeads, nKv, hd, T, p0, kvRows, attStride,
+    /** Attention backward, first pass: dScores and dq; the saved k, v, att from their offsets. */
+    public static void attentionBackwardQuery(float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v,
+                                              int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd,
+                                              int T, int p0, int kvRows, int attStride) {
+        Attention.backwardQuery(dq, dScores, dOut, k, kOff, v, vOff, att, attOff, nHeads, nKv, hd, T, p0, kvRows, attStride,
+                0, batch * nHeads * T);
+    }
+
+    /** Attention backward, second pass: dk and dv, one row per (sequence, key/value head); q, att from their offsets. */
+    public static void attentionBackwardKeyValue(float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff,
+                                                 float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T,
+                                                 int p0, int kvRows, int attStride) {
+        Attention.backwardKeyValue(dk, dv, dScores, dOut, q, qOff, att, attOff, nHeads, nKv, hd, T, p0, kvRows, attStride,
                 0, batch * nKv);
     }
 
-    /** out [n] = silu(gate) · up. */
-    public static void swiglu(float[] out, float[] gate, float[] up, int n) {
-        SwiGlu.forward(out, gate, up, 0, n);
+    /** out [n] = silu(gate) · up; each buffer from its offset. */
+    public static void swiglu(float[] out, int outOff, float[] gate, int gateOff, float[] up, int upOff, int n) {
+        SwiGlu.forward(out, outOff, gate, gateOff, up, upOff, 0, n);
     }
 
-    /** dGate, dUp [n] += SwiGLU's backward. */
-    public static void swigluBackward(float[] dGate, float[] dUp, float[] dOut, float[] gate, float[] up, int n) {
-        SwiGlu.backward(dGate, dUp, dOut, gate, up, 0, n);
+    /** dGate, dUp [n] += SwiGLU's backward; the saved gate and up from their offsets. */
+    public static void swigluBackward(float[] dGate, float[] dUp, float[] dOut, float[] gate, int gateOff, float[] up,
+                                      int upOff, int n) {
+        SwiGlu.backward(dGate, dUp, dOut, gate, gateOff, up, upOff, 0, n);
     }
 
-    /** x [n] += delta [n]. */
-    public static void residual(float[] x, float[] delta, int n) {
-        Residual.forward(x, delta, 0, n);
+    /** x [n] (from xOff) += delta [n]. */
+    public static void residual(float[] x, int xOff, float[] delta, int n) {
+        Residual.forward(x, xOff, delta, 0, 0, n);
     }
 
     /**
@@ -134,14 +146,14 @@ public final class TaskKernels {
         for (@Parallel int i = 0; i < n; i++) out[i] = s * x[i];
     }
 
-    /** y [n] += s · x (LoRA's scaled update added to the base projection). */
-    public static void addScaled(float[] y, float[] x, float s, int n) {
-        for (@Parallel int i = 0; i < n; i++) y[i] += s * x[i];
+    /** y [n] (from yOff) += s · x (LoRA's scaled update added to the base projection). */
+    public static void addScaled(float[] y, int yOff, float[] x, float s, int n) {
+        for (@Parallel int i = 0; i < n; i++) y[yOff + i] += s * x[i];
     }
 
-    /** out [n] = x. */
-    public static void copy(float[] out, float[] x, int n) {
-        for (@Parallel int i = 0; i < n; i++) out[i] = x[i];
+    /** out [n] (from outOff) = x [n] (from xOff). */
+    public static void copy(float[] out, int outOff, float[] x, int xOff, int n) {
+        for (@Parallel int i = 0; i < n; i++) out[outOff + i] = x[xOff + i];
     }
 
     /** x [n] = 0: clears gradient buffers on the device between steps. */
