@@ -39,6 +39,16 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  *   per layer:  h = x + Wo·attn(rope(q), rope(k), v),  q = Wq·n1 + s·Bq·Aq·n1,  v = Wv·n1 + s·Bv·Av·n1
  *               x' = h + Wdown·(silu(Wgate·n2) ⊙ Wup·n2),  n1 = rmsnorm(x), n2 = rmsnorm(h),  s = alpha / rank
  * </pre>
+ *
+ * <p>Optionally the step also trains a LLaMA-Adapter ({@link LlamaAdapter}) on the layers from its start
+ * layer: per adapted layer a prompt [len][dim] and one gate per head, whose gated attention over the
+ * prompt's keys and values (the layer's frozen k and v projections, no RoPE, no mask) is added to the
+ * attention output before o_proj; its prompt and gates take AdamW with the LoRA matrices. Its buffers are
+ * packed per adapted layer like the rest ({@value #ADAPTER_BUFFERS} more resident buffers).
+ *
+ * <pre>
+ *   attn += gate_h · softmax_j(q_ih·Kp_j,g / √hd) · Vp_g,   Kp = prompt·Wkᵀ,  Vp = prompt·Wvᵀ
+ * </pre>
  */
 public final class LoraStep implements AutoCloseable {
     /** The TornadoVM bytecode buffer per graph, in bytes, that this class asks for (see above). */
@@ -46,6 +56,9 @@ public final class LoraStep implements AutoCloseable {
 
     /** How many buffers stay on the device and pass from graph to graph, at any depth. */
     public static final int RESIDENT_BUFFERS = 51;
+
+    /** How many resident buffers a LLaMA-Adapter adds. */
+    public static final int ADAPTER_BUFFERS = 11;
 
     static {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) {
@@ -64,6 +77,17 @@ public final class LoraStep implements AutoCloseable {
         public int n() { return batch * seq; }
         /** Floats of one layer's LoRA state: Aq [rank][dim], Bq [dim][rank], Av [rank][dim], Bv [kvDim][rank]. */
         public int loraPerLayer() { return rank * (3 * dim + kvDim()); }
+    }
+
+    /**
+     * A LLaMA-Adapter of {@code len} prompt rows on the layers from {@code startLayer} up: per adapted layer
+     * the packed parameters are [prompt [len][dim] | gate [heads]].
+     */
+    public record LlamaAdapter(int len, int startLayer) {
+        /** How many layers of the shape carry the adapter. */
+        public int layers(Shape s) { return s.layers() - startLayer; }
+        /** Floats of one adapted layer's parameters. */
+        public int perLayer(Shape s) { return len * s.dim() + s.heads(); }
     }
 
     /**
@@ -128,6 +152,15 @@ public final class LoraStep implements AutoCloseable {
     // ---- trainable LoRA state: per layer [Aq [rank][dim] | Bq [dim][rank] | Av [rank][dim] | Bv [kvDim][rank]] ----
     private final float[] lora, gLora, mLora, vLora; // [L][loraPerLayer] weights, gradients, AdamW moments
 
+    // ---- the optional LLaMA-Adapter, packed per adapted layer (A of them; all empty without one) ----
+    private final LlamaAdapter adapter;              // null: none
+    private final float[] ad, gAd, mAd, vAd;         // [A][len*dim + heads] prompt and gates, gradients, moments
+    private final float[] kp, vp;                    // [A][len][kvDim] the prompt's keys and values
+    private final float[] aProbs;                    // [A][N][heads][len] softmax over the prompt rows
+    private final float[] aMixed;                    // [A][N][dim] Σ p·Vp before the gate
+    private final float[] aDs;                       // [N][heads][len] score gradients
+    private final float[] dKp, dVp;                  // [len][kvDim]
+
     // ---- per step inputs and outputs ----
     private final int[] tokens, targets;            // [N]
     private final float[] lossWeights;              // [N] 0 masks a token
@@ -154,8 +187,12 @@ public final class LoraStep implements AutoCloseable {
     private final float[] dz;                       // [N][rank]
     private final float[] dyS;                      // [N][dim]
 
-    private LoraStep(Shape s, Weights w, long loraSeed, TornadoDevice device) {
+    private LoraStep(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
+        if (adapter != null && (adapter.len() < 1 || adapter.startLayer() < 0 || adapter.startLayer() >= s.layers())) {
+            throw new IllegalArgumentException("adapter " + adapter + " does not fit " + s.layers() + " layers");
+        }
         this.s = s;
+        this.adapter = adapter;
         this.w = w;
         this.scaling = s.alpha() / s.rank();
         int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden(), r = s.rank(), n = s.n();
@@ -172,6 +209,17 @@ public final class LoraStep implements AutoCloseable {
             System.arraycopy(b2, 0, lora, loraOffset(l, 3), kv * r);
         }
         gLora = packed(L, s.loraPerLayer()); mLora = packed(L, s.loraPerLayer()); vLora = packed(L, s.loraPerLayer());
+        int A = adapter == null ? 0 : adapter.layers(s), len = adapter == null ? 0 : adapter.len();
+        int per = adapter == null ? 0 : adapter.perLayer(s);
+        ad = packed(A, per); gAd = packed(A, per); mAd = packed(A, per); vAd = packed(A, per);
+        for (int a = 0; a < A; a++) {
+            // the gates are zero in LLaMA-Adapter's init; small random values here so that every gradient path is exercised
+            System.arraycopy(uniform(rnd, len * d, 1), 0, ad, a * per, len * d);
+            System.arraycopy(uniform(rnd, s.heads(), 4), 0, ad, a * per + len * d, s.heads());
+        }
+        kp = packed(A, len * kv); vp = packed(A, len * kv);
+        aProbs = packed(A, n * s.heads() * len); aMixed = packed(A, n * d);
+        aDs = new float[A == 0 ? 0 : n * s.heads() * len]; dKp = new float[A == 0 ? 0 : len * kv]; dVp = new float[dKp.length];
         tokens = new int[n]; targets = new int[n]; lossWeights = new float[n]; losses = new float[n];
 
         double[] invFreq = new double[hd / 2];
@@ -196,7 +244,8 @@ public final class LoraStep implements AutoCloseable {
                 w.wDown(), w.finalNorm(), w.head(), lora, gLora, mLora, vLora, cos, sin,
                 xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, zq, zv, att, attOut, gate, up, act,
                 rstdF, xbF, logits, tmp, tmpKv, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
-        assert resident.size() == RESIDENT_BUFFERS;
+        if (adapter != null) resident.addAll(List.of(ad, gAd, mAd, vAd, kp, vp, aProbs, aMixed, aDs, dKp, dVp));
+        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS);
 
         stages.add(new Stage("embed", this::embedForward));
         for (int l = 0; l < L; l++) {
@@ -254,6 +303,7 @@ public final class LoraStep implements AutoCloseable {
             stage.ops().accept(Ops.graph(g));
             if (stage.name().equals("head")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
             if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora);
+            if (stage.name().equals("adamw") && adapter != null) g.transferToHost(DataTransferMode.UNDER_DEMAND, ad, gAd);
             graphs.add(g.persistOnDevice(all).snapshot());
             previous = g.getTaskGraphName();
         }
@@ -264,12 +314,22 @@ public final class LoraStep implements AutoCloseable {
 
     /** A step that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, device);
+        return new LoraStep(s, w, loraSeed, null, device);
     }
 
     /** The same step as plain Java (each op runs when the step runs). */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed) {
-        return new LoraStep(s, w, loraSeed, null);
+        return new LoraStep(s, w, loraSeed, null, null);
+    }
+
+    /** A step that also trains a LLaMA-Adapter, as TaskGraphs on the device (seeded with the LoRA state). */
+    public static LoraStep onDevice(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
+        return new LoraStep(s, w, loraSeed, adapter, device);
+    }
+
+    /** A step that also trains a LLaMA-Adapter, as plain Java. */
+    public static LoraStep inJava(Shape s, Weights w, long loraSeed, LlamaAdapter adapter) {
+        return new LoraStep(s, w, loraSeed, adapter, null);
     }
 
     /** The names of the step's stages in order ({@code embed}, {@code layer_0.fwd}, ..., {@code adamw}). */
@@ -280,6 +340,7 @@ public final class LoraStep implements AutoCloseable {
     /** Clears the LoRA gradients; embeds the batch into layer 0's input. */
     private void embedForward(Ops o) {
         o.zero("lora.zero_grad", gLora, gLora.length);
+        if (adapter != null) o.zero("adapter.zero_grad", gAd, gAd.length);
         o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
     }
 
@@ -298,6 +359,7 @@ public final class LoraStep implements AutoCloseable {
         o.rope(p + ".q.rope.fwd", q, nd, cos, sin, n, H, hd, T);
         o.rope(p + ".k.rope.fwd", k, nkv, cos, sin, n, KV, hd, T);
         o.attention(p + ".attn.fwd", attOut, nd, q, nd, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
+        if (adapted(l)) adapterForward(o, p + ".adapter", l);
         o.copy(p + ".attn.residual_in", xMid, nd, xIn, nd, n * d);
         o.matmul(p + ".o.fwd", tmp, 0, attOut, nd, w.wo(), l * d * d, n, d, d);
         o.residual(p + ".attn.residual", xMid, nd, tmp, n * d);
@@ -344,6 +406,7 @@ public final class LoraStep implements AutoCloseable {
         o.zero(p + ".attn.bwd_zero_v", dv, n * kv);
         o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
         o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd, T);
+        if (adapted(l)) adapterBackward(o, p + ".adapter", l);
         o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, T);
         o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, T);
         o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
@@ -358,6 +421,33 @@ public final class LoraStep implements AutoCloseable {
     /** AdamW on all LoRA matrices at once (they are one packed array). */
     private void update(Ops o) {
         o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
+        if (adapter != null) o.adamW("adapter.adamw", ad, gAd, mAd, vAd, hyper, ad.length);
+    }
+
+    private boolean adapted(int l) {
+        return adapter != null && l >= adapter.startLayer();
+    }
+
+    /** Kp, Vp = prompt·Wkᵀ, prompt·Wvᵀ; attOut [N][dim] += gate ⊙ softmax(q·Kpᵀ/√hd)·Vp (q after RoPE). */
+    private void adapterForward(Ops o, String p, int l) {
+        int d = s.dim(), kv = s.kvDim(), n = s.n(), H = s.heads(), len = adapter.len(), a = l - adapter.startLayer();
+        int adOff = a * adapter.perLayer(s), kpOff = a * len * kv, nd = l * n * d;
+        o.matmul(p + ".k.fwd", kp, kpOff, ad, adOff, w.wk(), l * kv * d, len, d, kv);
+        o.matmul(p + ".v.fwd", vp, kpOff, ad, adOff, w.wv(), l * kv * d, len, d, kv);
+        o.adapterAttention(p + ".fwd", attOut, nd, q, nd, kp, kpOff, vp, kpOff, aProbs, a * n * H * len, aMixed, a * n * d,
+                ad, adOff + len * d, n, H, s.kvHeads(), s.hd(), len);
+    }
+
+    /** dq += the adapter's share (before RoPE's backward); dgate; dprompt += dKp·Wk + dVp·Wv. */
+    private void adapterBackward(Ops o, String p, int l) {
+        int d = s.dim(), kv = s.kvDim(), n = s.n(), H = s.heads(), KV = s.kvHeads(), hd = s.hd(), len = adapter.len();
+        int a = l - adapter.startLayer(), adOff = a * adapter.perLayer(s), gOff = adOff + len * d, kpOff = a * len * kv;
+        int pOff = a * n * H * len, nd = l * n * d;
+        o.adapterBackwardQuery(p + ".bwd_q", dq, aDs, dAttOut, kp, kpOff, vp, kpOff, aProbs, pOff, ad, gOff, n, H, KV, hd, len);
+        o.adapterBackwardKeyValue(p + ".bwd_kv", dKp, dVp, aDs, dAttOut, q, nd, aProbs, pOff, ad, gOff, n, H, KV, hd, len);
+        o.adapterBackwardGate(p + ".bwd_gate", gAd, gOff, dAttOut, aMixed, a * n * d, n, H, hd);
+        o.matmulBackwardInput(p + ".k.bwd", gAd, adOff, dKp, 0, w.wk(), l * kv * d, len, d, kv);
+        o.matmulBackwardInput(p + ".v.bwd", gAd, adOff, dVp, 0, w.wv(), l * kv * d, len, d, kv);
     }
 
     /** y [N][out] += s · (x·Aᵀ)·Bᵀ, keeping z = x·Aᵀ [N][rank] for backward; A, B at aOff, bOff in the LoRA array. */
@@ -437,6 +527,29 @@ public final class LoraStep implements AutoCloseable {
                 int off = loraOffset(l, m);
                 out[m][l] = java.util.Arrays.copyOfRange(packed, off, off + sizes[m]);
             }
+        return out;
+    }
+
+    /** Copies the adapter back from the device (no-op in Java); returns [prompt [len*dim], gate [heads]][adapted layer]. */
+    public float[][][] fetchAdapter() {
+        if (lastUpdate != null) lastUpdate.transferToHost(ad);
+        return unpackAdapter(ad);
+    }
+
+    /** Copies the last step's adapter gradients back; returns [prompt, gate][adapted layer]. */
+    public float[][][] fetchAdapterGradients() {
+        if (lastUpdate != null) lastUpdate.transferToHost(gAd);
+        return unpackAdapter(gAd);
+    }
+
+    private float[][][] unpackAdapter(float[] packed) {
+        if (adapter == null) throw new IllegalStateException("this step has no LLaMA-Adapter");
+        int A = adapter.layers(s), per = adapter.perLayer(s), promptSize = adapter.len() * s.dim();
+        float[][][] out = new float[2][A][];
+        for (int a = 0; a < A; a++) {
+            out[0][a] = java.util.Arrays.copyOfRange(packed, a * per, a * per + promptSize);
+            out[1][a] = java.util.Arrays.copyOfRange(packed, a * per + promptSize, (a + 1) * per);
+        }
         return out;
     }
 

@@ -30,6 +30,10 @@ public interface Ops {
     void zero(String name, float[] x, int n);
     void crossEntropy(String name, float[] logits, int[] targets, float[] weights, float[] losses, float[] scale, int rows, int vocab);
     void adamW(String name, float[] w, float[] grad, float[] m, float[] v, float[] hyper, int n);
+    void adapterAttention(String name, float[] out, int outOff, float[] q, int qOff, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] mixed, int mOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len);
+    void adapterBackwardQuery(String name, float[] dq, float[] ds, float[] dOut, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len);
+    void adapterBackwardKeyValue(String name, float[] dKp, float[] dVp, float[] ds, float[] dOut, float[] q, int qOff, float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len);
+    void adapterBackwardGate(String name, float[] dGate, int gOff, float[] dOut, float[] mixed, int mOff, int n, int nHeads, int hd);
 
     /** Ops that run now, as plain Java. */
     static Ops java() {
@@ -93,6 +97,18 @@ public interface Ops {
             }
             public void adamW(String name, float[] w, float[] grad, float[] m, float[] v, float[] hyper, int n) {
                 TaskKernels.adamW(w, grad, m, v, hyper, n);
+            }
+            public void adapterAttention(String name, float[] out, int outOff, float[] q, int qOff, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] mixed, int mOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len) {
+                TaskKernels.adapterAttention(out, outOff, q, qOff, kp, kpOff, vp, vpOff, probs, pOff, mixed, mOff, gate, gOff, n, nHeads, nKv, hd, len);
+            }
+            public void adapterBackwardQuery(String name, float[] dq, float[] ds, float[] dOut, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len) {
+                TaskKernels.adapterBackwardQuery(dq, ds, dOut, kp, kpOff, vp, vpOff, probs, pOff, gate, gOff, n, nHeads, nKv, hd, len);
+            }
+            public void adapterBackwardKeyValue(String name, float[] dKp, float[] dVp, float[] ds, float[] dOut, float[] q, int qOff, float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len) {
+                TaskKernels.adapterBackwardKeyValue(dKp, dVp, ds, dOut, q, qOff, probs, pOff, gate, gOff, n, nHeads, nKv, hd, len);
+            }
+            public void adapterBackwardGate(String name, float[] dGate, int gOff, float[] dOut, float[] mixed, int mOff, int n, int nHeads, int hd) {
+                TaskKernels.adapterBackwardGate(dGate, gOff, dOut, mixed, mOff, n, nHeads, hd);
             }
         };
     }
@@ -164,6 +180,18 @@ public interface Ops {
             }
             public void adamW(String name, float[] w, float[] grad, float[] m, float[] v, float[] hyper, int n) {
                 g.task(id(name), TaskKernels::adamW, w, grad, m, v, hyper, n);
+            }
+            public void adapterAttention(String name, float[] out, int outOff, float[] q, int qOff, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] mixed, int mOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len) {
+                g.task(id(name), TaskKernels::adapterAttention, out, outOff, q, qOff, kp, kpOff, vp, vpOff, probs, pOff, mixed, mOff, gate, gOff, n, nHeads, nKv, hd, len);
+            }
+            public void adapterBackwardQuery(String name, float[] dq, float[] ds, float[] dOut, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len) {
+                g.task(id(name), TaskKernels::adapterBackwardQuery, dq, ds, dOut, kp, kpOff, vp, vpOff, probs, pOff, gate, gOff, n, nHeads, nKv, hd, len);
+            }
+            public void adapterBackwardKeyValue(String name, float[] dKp, float[] dVp, float[] ds, float[] dOut, float[] q, int qOff, float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len) {
+                g.task(id(name), TaskKernels::adapterBackwardKeyValue, dKp, dVp, ds, dOut, q, qOff, probs, pOff, gate, gOff, n, nHeads, nKv, hd, len);
+            }
+            public void adapterBackwardGate(String name, float[] dGate, int gOff, float[] dOut, float[] mixed, int mOff, int n, int nHeads, int hd) {
+                g.task(id(name), TaskKernels::adapterBackwardGate, dGate, gOff, dOut, mixed, mOff, n, nHeads, hd);
             }
         };
     }

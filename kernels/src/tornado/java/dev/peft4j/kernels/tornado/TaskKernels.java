@@ -161,6 +161,112 @@ public final class TaskKernels {
         for (@Parallel int i = 0; i < n; i++) x[i] = 0f;
     }
 
+    // ---- LLaMA-Adapter: gated attention over a layer's prompt rows (Kp, Vp [len][kvDim], no mask, no RoPE) ----
+
+    /**
+     * out_ih += gate_h · Σ_j p_ihj Vp_j,g with p_ih = softmax_j(q_ih·Kp_j,g / √hd), g = h's key/value head; one
+     * row per (token, head), n·nHeads rows. Keeps p (probs [n][nHeads][len]) and the ungated sum (mixed [n][dim])
+     * for backward. Each buffer from its offset; the gates [nHeads] from gOff.
+     */
+    public static void adapterAttention(float[] out, int outOff, float[] q, int qOff, float[] kp, int kpOff, float[] vp,
+                                        int vpOff, float[] probs, int pOff, float[] mixed, int mOff, float[] gate, int gOff,
+                                        int n, int nHeads, int nKv, int hd, int len) {
+        int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        for (@Parallel int r = 0; r < n * nHeads; r++) {
+            int i = r / nHeads, h = r % nHeads, kvo = (h / group) * hd, qo = i * qDim + h * hd, po = pOff + r * len;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < len; j++) {
+                float s = 0f;
+                for (int c = 0; c < hd; c++) s += q[qOff + qo + c] * kp[kpOff + j * kvDim + kvo + c];
+                probs[po + j] = s * scale;
+                max = Math.max(max, probs[po + j]);
+            }
+            float sum = 0f;
+            for (int j = 0; j < len; j++) {
+                float e = (float) Math.exp(probs[po + j] - max);
+                probs[po + j] = e;
+                sum += e;
+            }
+            for (int c = 0; c < hd; c++) mixed[mOff + qo + c] = 0f;
+            for (int j = 0; j < len; j++) {
+                float p = probs[po + j] / sum;
+                probs[po + j] = p;
+                for (int c = 0; c < hd; c++) mixed[mOff + qo + c] += p * vp[vpOff + j * kvDim + kvo + c];
+            }
+            float g = gate[gOff + h];
+            for (int c = 0; c < hd; c++) out[outOff + qo + c] += g * mixed[mOff + qo + c];
+        }
+    }
+
+    /**
+     * Adapter backward, per (token, head) row: ds_ihj = p_ihj (dp_ihj − Σ_j p dp) / √hd with
+     * dp_ihj = gate_h dOut_ih·Vp_j,g, kept in ds [n][nHeads][len]; dq_ih += Σ_j ds_ihj Kp_j,g.
+     */
+    public static void adapterBackwardQuery(float[] dq, float[] ds, float[] dOut, float[] kp, int kpOff, float[] vp, int vpOff,
+                                            float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv,
+                                            int hd, int len) {
+        int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        for (@Parallel int r = 0; r < n * nHeads; r++) {
+            int i = r / nHeads, h = r % nHeads, kvo = (h / group) * hd, qo = i * qDim + h * hd, po = pOff + r * len;
+            float g = gate[gOff + h];
+            float dot = 0f;
+            for (int j = 0; j < len; j++) {
+                float s = 0f;
+                for (int c = 0; c < hd; c++) s += g * dOut[qo + c] * vp[vpOff + j * kvDim + kvo + c];
+                ds[r * len + j] = s;
+                dot += s * probs[po + j];
+            }
+            for (int j = 0; j < len; j++) {
+                float d = probs[po + j] * (ds[r * len + j] - dot) * scale;
+                ds[r * len + j] = d;
+                for (int c = 0; c < hd; c++) dq[qo + c] += d * kp[kpOff + j * kvDim + kvo + c];
+            }
+        }
+    }
+
+    /**
+     * Adapter backward, per (prompt row, key/value head): dKp_j,g = Σ_i,h∈g ds_ihj q_ih and
+     * dVp_j,g = Σ_i,h∈g p_ihj gate_h dOut_ih, written (not added) to dKp, dVp [len][kvDim]; len·nKv rows, so
+     * the sums over tokens that every row shares stay inside one row.
+     */
+    public static void adapterBackwardKeyValue(float[] dKp, float[] dVp, float[] ds, float[] dOut, float[] q, int qOff,
+                                               float[] probs, int pOff, float[] gate, int gOff, int n, int nHeads, int nKv,
+                                               int hd, int len) {
+        int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
+        for (@Parallel int r = 0; r < len * nKv; r++) {
+            int j = r / nKv, kvh = r % nKv;
+            for (int c = 0; c < hd; c++) {
+                float sk = 0f, sv = 0f;
+                for (int i = 0; i < n; i++) {
+                    for (int x = 0; x < group; x++) {
+                        int h = kvh * group + x, row = i * nHeads + h, qo = i * qDim + h * hd;
+                        sk += ds[row * len + j] * q[qOff + qo + c];
+                        sv += probs[pOff + row * len + j] * (gate[gOff + h] * dOut[qo + c]);
+                    }
+                }
+                dKp[j * kvDim + kvh * hd + c] = sk;
+                dVp[j * kvDim + kvh * hd + c] = sv;
+            }
+        }
+    }
+
+    /** Adapter backward, per head: dgate_h (at gOff) += Σ_i dOut_ih · mixed_ih; nHeads rows. */
+    public static void adapterBackwardGate(float[] dGate, int gOff, float[] dOut, float[] mixed, int mOff, int n, int nHeads,
+                                           int hd) {
+        int qDim = nHeads * hd;
+        for (@Parallel int h = 0; h < nHeads; h++) {
+            float acc = 0f;
+            for (int i = 0; i < n; i++) {
+                float s = 0f;
+                for (int c = 0; c < hd; c++) s += dOut[i * qDim + h * hd + c] * mixed[mOff + i * qDim + h * hd + c];
+                acc += s;
+            }
+            dGate[gOff + h] += acc;
+        }
+    }
+
     /**
      * Reads and writes back one element of each array: a task that makes TornadoVM copy the arrays to
      * the device (a graph moves only what its tasks use), for the graph that uploads resident buffers.
