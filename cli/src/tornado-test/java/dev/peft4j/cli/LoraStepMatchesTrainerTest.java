@@ -70,7 +70,7 @@ class LoraStepMatchesTrainerTest {
             lossWeights[i] = i % SEQ < 2 ? 0f : 1f; // a masked prompt of two tokens per sequence
         }
 
-        try (LoraStep step = LoraStep.of(shape, weights, 3, sites, null, null)) {
+        try (LoraStep step = LoraStep.of(shape, weights, 3, sites, null, null, null)) {
             // the trainer's LoRA starts from the step's A and B (B is not zero, so every path carries a gradient)
             PeftModel model = new PeftModel(base, 0);
             List<LoraStep.Site> order = step.loraSites();

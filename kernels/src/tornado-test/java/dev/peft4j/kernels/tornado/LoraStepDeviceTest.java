@@ -64,8 +64,8 @@ class LoraStepDeviceTest {
         LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
         int n = SHAPE.n();
         SplittableRandom r = new SplittableRandom(3);
-        try (LoraStep device = LoraStep.of(SHAPE, weights, 5, sites, null, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
-             LoraStep java = LoraStep.of(SHAPE, weights, 5, sites, null, null)) {
+        try (LoraStep device = LoraStep.of(SHAPE, weights, 5, sites, null, null, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
+             LoraStep java = LoraStep.of(SHAPE, weights, 5, sites, null, null, null)) {
             double first = 0, last = 0;
             for (int step = 0; step < 3; step++) {
                 int[] tokens = new int[n], targets = new int[n];

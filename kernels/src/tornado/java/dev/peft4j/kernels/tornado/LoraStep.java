@@ -52,6 +52,12 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * <pre>
  *   attn += gate_h · softmax_j(q_ih·Kp_j,g / √hd) · Vp_g,   Kp = prompt·Wkᵀ,  Vp = prompt·Wvᵀ
  * </pre>
+ *
+ * <p>Optionally the step also does prefix tuning ({@link Prefix}): a table of P rows of keys and values per layer,
+ * copied unrotated in front of every sequence's own keys and values (which, like the queries, take RoPE from
+ * position P); attention runs over P + T rows with the prefix visible to every query. Its backward sums the prefix
+ * rows' dK, dV over the batch into the table's gradient (one thread per table element), and the table takes AdamW
+ * with the rest ({@value #PREFIX_BUFFERS} more resident buffers).
  */
 public final class LoraStep implements AutoCloseable {
     /** The TornadoVM bytecode buffer per graph, in bytes, that this class asks for (see above). */
@@ -62,6 +68,9 @@ public final class LoraStep implements AutoCloseable {
 
     /** How many resident buffers a LLaMA-Adapter adds. */
     public static final int ADAPTER_BUFFERS = 11;
+
+    /** How many resident buffers prefix tuning adds. */
+    public static final int PREFIX_BUFFERS = 8;
 
     static {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) {
@@ -112,6 +121,16 @@ public final class LoraStep implements AutoCloseable {
         public int layers(Shape s) { return s.layers() - startLayer; }
         /** Floats of one adapted layer's parameters. */
         public int perLayer(Shape s) { return len * s.dim() + s.heads(); }
+    }
+
+    /**
+     * Prefix tuning with {@code len} virtual tokens: a trainable table [len][layers·2·kvDim] whose row p holds
+     * (K_0, V_0, K_1, V_1, ...), prepended unrotated to every sequence's keys and values in every layer; the
+     * sequence's own positions (queries and keys) then start at len.
+     */
+    public record Prefix(int len) {
+        /** Floats of one table row. */
+        public int width(Shape s) { return s.layers() * 2 * s.kvDim(); }
     }
 
     /**
@@ -188,6 +207,12 @@ public final class LoraStep implements AutoCloseable {
     private final float[] aDs;                       // [N][heads][len] score gradients
     private final float[] dKp, dVp;                  // [len][kvDim]
 
+    // ---- optional prefix tuning (P = 0 without; its buffers are then empty) ----
+    private final int P;                             // prefix rows per layer
+    private final float[] pre, gPre, mPre, vPre;     // [P][L·2·kvDim] the table, its gradient, AdamW moments
+    private final float[] kAll, vAll;                // [L][B][P+T][kvDim] prefix rows then the sequence's k, v
+    private final float[] dkAll, dvAll;              // [B][P+T][kvDim]
+
     // ---- per step inputs and outputs ----
     private final int[] tokens, targets;            // [N]
     private final float[] lossWeights;              // [N] 0 masks a token
@@ -197,25 +222,27 @@ public final class LoraStep implements AutoCloseable {
     private int t;                                  // AdamW step count
 
     // ---- RoPE tables, activations saved per layer for backward (packed [L][...]), scratch ----
-    private final float[] cos, sin;                 // [T][hd/2]
+    private final float[] cos, sin;                 // [P+T][hd/2]
     private final float[] xIn;                      // [L+1][N][dim] residual stream into each layer; [L] = out
     private final float[] xb, xMid, xb2;            // [L][N][dim] attention norm out, stream after attention, ffn norm out
     private final float[] rstd1, rstd2;             // [L][N]
     private final float[] q, k, v;                  // [L][N][dim], [L][N][kvDim] x2 (after RoPE for q, k)
     private final float[] z;                        // [L][sites][N][rank] A·x per LoRA site
-    private final float[] att, attOut;              // [L][B][heads][T][T] probabilities, [L][N][dim]
+    private final float[] att, attOut;              // [L][B][heads][T][P+T] probabilities, [L][N][dim]
     private final float[] gate, up, act;            // [L][N][hidden]
     private final float[] rstdF, xbF, logits;       // [N], [N][dim], [N][vocab] (then dLogits)
     private final float[] tmp, loraY;               // [N][dim], [N][max out] (a LoRA branch's B·z)
     private final float[] dx, dxb, dAttOut, dq;     // [N][dim]
     private final float[] dk, dv;                   // [N][kvDim]
-    private final float[] dScores;                  // [B][heads][T][T]
+    private final float[] dScores;                  // [B][heads][T][P+T]
     private final float[] dAct, dGate, dUp;         // [N][hidden]
     private final float[] dz;                       // [N][rank]
     private final float[] dyS;                      // [N][max out] a LoRA site's output gradient times its scaling
 
-    private LoraStep(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, TornadoDevice device) {
+    private LoraStep(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
+                     TornadoDevice device) {
         if (loraSites.isEmpty()) throw new IllegalArgumentException("LoRA needs at least one linear");
+        if (prefix != null && prefix.len() < 1) throw new IllegalArgumentException("prefix " + prefix + " has no rows");
         if (adapter != null && (adapter.len() < 1 || adapter.startLayer() < 0 || adapter.startLayer() >= s.layers())) {
             throw new IllegalArgumentException("adapter " + adapter + " does not fit " + s.layers() + " layers");
         }
@@ -224,7 +251,8 @@ public final class LoraStep implements AutoCloseable {
         this.w = w;
         this.scaling = s.alpha() / s.rank();
         int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden(), r = s.rank(), n = s.n();
-        int hd = s.hd(), T = s.seq(), B = s.batch(), attSize = B * s.heads() * T * T;
+        this.P = prefix == null ? 0 : prefix.len();
+        int hd = s.hd(), T = s.seq(), B = s.batch(), attSize = B * s.heads() * T * (P + T);
         sites = EnumSet.copyOf(loraSites).toArray(Site[]::new);
         int S = sites.length, maxOut = 0;
         loraBefore = new int[2 * S];
@@ -263,12 +291,16 @@ public final class LoraStep implements AutoCloseable {
         kp = packed(A, len * kv); vp = packed(A, len * kv);
         aProbs = packed(A, n * s.heads() * len); aMixed = packed(A, n * d);
         aDs = new float[A == 0 ? 0 : n * s.heads() * len]; dKp = new float[A == 0 ? 0 : len * kv]; dVp = new float[dKp.length];
+        int width = L * 2 * kv;
+        pre = uniform(rnd, P * width, 1); gPre = new float[P * width]; mPre = new float[P * width]; vPre = new float[P * width];
+        kAll = packed(P == 0 ? 0 : L, B * (P + T) * kv); vAll = packed(P == 0 ? 0 : L, B * (P + T) * kv);
+        dkAll = new float[P == 0 ? 0 : B * (P + T) * kv]; dvAll = new float[dkAll.length];
         tokens = new int[n]; targets = new int[n]; lossWeights = new float[n]; losses = new float[n];
 
         double[] invFreq = new double[hd / 2];
         for (int j = 0; j < hd / 2; j++) invFreq[j] = Math.pow(s.ropeTheta(), -2.0 * j / hd);
-        cos = new float[T * hd / 2]; sin = new float[T * hd / 2];
-        Rope.tables(cos, sin, invFreq, T);
+        cos = new float[(P + T) * hd / 2]; sin = new float[(P + T) * hd / 2];
+        Rope.tables(cos, sin, invFreq, P + T);
 
         xIn = packed(L + 1, n * d);
         xb = packed(L, n * d); xMid = packed(L, n * d); xb2 = packed(L, n * d);
@@ -288,7 +320,8 @@ public final class LoraStep implements AutoCloseable {
                 xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, z, loraY, att, attOut, gate, up, act,
                 rstdF, xbF, logits, tmp, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
         if (adapter != null) resident.addAll(List.of(ad, gAd, mAd, vAd, kp, vp, aProbs, aMixed, aDs, dKp, dVp));
-        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS);
+        if (P > 0) resident.addAll(List.of(pre, gPre, mPre, vPre, kAll, vAll, dkAll, dvAll));
+        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS) + (P == 0 ? 0 : PREFIX_BUFFERS);
 
         stages.add(new Stage("embed", this::embedForward));
         for (int l = 0; l < L; l++) {
@@ -351,6 +384,7 @@ public final class LoraStep implements AutoCloseable {
             if (stage.name().equals("head")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
             if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora);
             if (stage.name().equals("adamw") && adapter != null) g.transferToHost(DataTransferMode.UNDER_DEMAND, ad, gAd);
+            if (stage.name().equals("adamw") && P > 0) g.transferToHost(DataTransferMode.UNDER_DEMAND, pre, gPre);
             graphs.add(g.persistOnDevice(all).snapshot());
             previous = g.getTaskGraphName();
         }
@@ -361,31 +395,31 @@ public final class LoraStep implements AutoCloseable {
 
     /** A step (LoRA on q and v) that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, QV, null, device);
+        return new LoraStep(s, w, loraSeed, QV, null, null, device);
     }
 
     /** The same step as plain Java (each op runs when the step runs). */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed) {
-        return new LoraStep(s, w, loraSeed, QV, null, null);
+        return new LoraStep(s, w, loraSeed, QV, null, null, null);
     }
 
     /** A step that also trains a LLaMA-Adapter, as TaskGraphs on the device (seeded with the LoRA state). */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, QV, adapter, device);
+        return new LoraStep(s, w, loraSeed, QV, adapter, null, device);
     }
 
     /** A step that also trains a LLaMA-Adapter, as plain Java. */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed, LlamaAdapter adapter) {
-        return new LoraStep(s, w, loraSeed, QV, adapter, null);
+        return new LoraStep(s, w, loraSeed, QV, adapter, null, null);
     }
 
     /**
-     * A step with LoRA on the given linears (at least one) and an optional LLaMA-Adapter (null: none), as
-     * TaskGraphs on the device when {@code device} is not null, as plain Java when it is.
+     * A step with LoRA on the given linears (at least one), an optional LLaMA-Adapter and optional prefix tuning
+     * (null: none), as TaskGraphs on the device when {@code device} is not null, as plain Java when it is.
      */
-    public static LoraStep of(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter,
+    public static LoraStep of(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
                               TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, loraSites, adapter, device);
+        return new LoraStep(s, w, loraSeed, loraSites, adapter, prefix, device);
     }
 
     /** The linears that carry LoRA, in the order of {@link #fetchLora}'s pairs. */
@@ -402,6 +436,7 @@ public final class LoraStep implements AutoCloseable {
     private void embedForward(Ops o) {
         o.zero("lora.zero_grad", gLora, gLora.length);
         if (adapter != null) o.zero("adapter.zero_grad", gAd, gAd.length);
+        if (P > 0) o.zero("prefix.zero_grad", gPre, gPre.length);
         o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
     }
 
@@ -409,7 +444,7 @@ public final class LoraStep implements AutoCloseable {
     private void layerForward(Ops o, int l) {
         int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
         int B = s.batch(), H = s.heads(), KV = s.kvHeads();
-        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, attOff = l * B * H * T * T;
+        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, attOff = l * B * H * T * (P + T);
         String p = "layer_" + l;
         o.rmsnorm(p + ".attn_norm.fwd", xb, nd, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d, s.eps());
         o.matmul(p + ".q.fwd", q, nd, xb, nd, w.wq(), l * d * d, n, d, d);
@@ -418,9 +453,15 @@ public final class LoraStep implements AutoCloseable {
         loraForward(o, p, l, Site.K, k, nkv, xb, nd);
         o.matmul(p + ".v.fwd", v, nkv, xb, nd, w.wv(), l * kv * d, n, d, kv);
         loraForward(o, p, l, Site.V, v, nkv, xb, nd);
-        o.rope(p + ".q.rope.fwd", q, nd, cos, sin, n, H, hd, T);
-        o.rope(p + ".k.rope.fwd", k, nkv, cos, sin, n, KV, hd, T);
-        o.attention(p + ".attn.fwd", attOut, nd, q, nd, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
+        o.rope(p + ".q.rope.fwd", q, nd, cos, sin, n, H, hd, P, T);
+        o.rope(p + ".k.rope.fwd", k, nkv, cos, sin, n, KV, hd, P, T);
+        if (P == 0) {
+            o.attention(p + ".attn.fwd", attOut, nd, q, nd, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T, 0, T);
+        } else {
+            int allOff = l * B * (P + T) * kv;
+            o.prefixRows(p + ".prefix.fwd", kAll, vAll, allOff, k, v, nkv, pre, l, s.layers() * 2 * kv, B, P, T, kv);
+            o.attention(p + ".attn.fwd", attOut, nd, q, nd, kAll, allOff, vAll, allOff, att, attOff, B, H, KV, hd, T, P, P + T);
+        }
         if (adapted(l)) adapterForward(o, p + ".adapter", l);
         o.copy(p + ".attn.residual_in", xMid, nd, xIn, nd, n * d);
         o.matmul(p + ".o.fwd", tmp, 0, attOut, nd, w.wo(), l * d * d, n, d, d);
@@ -454,7 +495,7 @@ public final class LoraStep implements AutoCloseable {
     private void layerBackward(Ops o, int l) {
         int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
         int B = s.batch(), H = s.heads(), KV = s.kvHeads();
-        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, attOff = l * B * H * T * T;
+        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, attOff = l * B * H * T * (P + T);
         String p = "layer_" + l;
         o.zero(p + ".down.bwd_zero", dAct, n * h);
         o.matmulBackwardInput(p + ".down.bwd", dAct, 0, dx, 0, w.wDown(), l * d * h, n, h, d);
@@ -474,11 +515,23 @@ public final class LoraStep implements AutoCloseable {
         o.zero(p + ".attn.bwd_zero_q", dq, n * d);
         o.zero(p + ".attn.bwd_zero_k", dk, n * kv);
         o.zero(p + ".attn.bwd_zero_v", dv, n * kv);
-        o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
-        o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd, T);
+        if (P == 0) {
+            o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T, 0, T);
+            o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd, T, 0, T);
+        } else {
+            int allOff = l * B * (P + T) * kv;
+            o.zero(p + ".attn.bwd_zero_k_all", dkAll, dkAll.length);
+            o.zero(p + ".attn.bwd_zero_v_all", dvAll, dvAll.length);
+            o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, kAll, allOff, vAll, allOff, att, attOff, B, H, KV,
+                    hd, T, P, P + T);
+            o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dkAll, dvAll, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd,
+                    T, P, P + T);
+            o.prefixTableBackward(p + ".prefix.bwd_table", gPre, dkAll, dvAll, l, s.layers() * 2 * kv, B, P, T, kv);
+            o.prefixRowsBackward(p + ".prefix.bwd", dk, dv, dkAll, dvAll, B, P, T, kv);
+        }
         if (adapted(l)) adapterBackward(o, p + ".adapter", l);
-        o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, T);
-        o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, T);
+        o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, P, T);
+        o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, P, T);
         o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
         o.matmulBackwardInput(p + ".q.bwd", dxb, 0, dq, 0, w.wq(), l * d * d, n, d, d);
         loraBackward(o, p, l, Site.Q, dq, dxb, xb, nd);
@@ -493,6 +546,7 @@ public final class LoraStep implements AutoCloseable {
     private void update(Ops o) {
         o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
         if (adapter != null) o.adamW("adapter.adamw", ad, gAd, mAd, vAd, hyper, ad.length);
+        if (P > 0) o.adamW("prefix.adamw", pre, gPre, mPre, vPre, hyper, pre.length);
     }
 
     private boolean adapted(int l) {
@@ -637,6 +691,20 @@ public final class LoraStep implements AutoCloseable {
             out[1][a] = java.util.Arrays.copyOfRange(packed, a * per + promptSize, (a + 1) * per);
         }
         return out;
+    }
+
+    /** Copies the prefix table back from the device (no-op in Java); returns it as [P][layers·2·kvDim]. */
+    public float[] fetchPrefix() {
+        if (P == 0) throw new IllegalStateException("this step has no prefix tuning");
+        if (lastUpdate != null) lastUpdate.transferToHost(pre);
+        return pre.clone();
+    }
+
+    /** Copies the last step's prefix table gradient back; returns it as [P][layers·2·kvDim]. */
+    public float[] fetchPrefixGradient() {
+        if (P == 0) throw new IllegalStateException("this step has no prefix tuning");
+        if (lastUpdate != null) lastUpdate.transferToHost(gPre);
+        return gPre.clone();
     }
 
     /** Device memory in use by this step's plan, in bytes (0 in Java). */
