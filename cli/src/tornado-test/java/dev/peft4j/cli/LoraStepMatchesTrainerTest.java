@@ -12,17 +12,19 @@ import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.peft.PeftModel;
 import dev.peft4j.models.train.Batch;
 import dev.peft4j.models.train.LlamaTrainer;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
  * The kernels' TornadoVM LoRA step ({@link LoraStep}, in its plain-Java form: the device form is
  * checked against that one in the kernels' device tests) against the real CPU trainer: a
- * {@link PeftModel} with {@link LoraMethod} r8 on q_proj and v_proj, trained by {@link LlamaTrainer},
+ * {@link PeftModel} with {@link LoraMethod} r8 on q_proj and v_proj, and on all seven linears, trained by {@link LlamaTrainer},
  * on the same base weights, the same LoRA A and B and the same batch (with masked tokens). The loss
  * and every LoRA gradient agree within 1e-4 relative (max |diff| / max |expected| per tensor).
  *
@@ -36,6 +38,16 @@ class LoraStepMatchesTrainerTest {
 
     @Test
     void lossAndLoraGradientsMatchTheCpuTrainer() {
+        matches(LoraStep.QV);
+    }
+
+    /** LoRA on q, k, v, o, gate, up and down. */
+    @Test
+    void allSevenLinearsMatchTheCpuTrainer() {
+        matches(EnumSet.allOf(LoraStep.Site.class));
+    }
+
+    private static void matches(Set<LoraStep.Site> sites) {
         LlamaConfig c = LlamaConfig.of(DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, SEQ, false);
         LlamaWeights base = LlamaWeights.random(c, 7, 0.2f);
         for (float[] norm : base.attnNorm) scatter(norm, 11);
@@ -58,16 +70,21 @@ class LoraStepMatchesTrainerTest {
             lossWeights[i] = i % SEQ < 2 ? 0f : 1f; // a masked prompt of two tokens per sequence
         }
 
-        try (LoraStep step = LoraStep.inJava(shape, weights, 3)) {
+        try (LoraStep step = LoraStep.of(shape, weights, 3, sites, null, null, null)) {
             // the trainer's LoRA starts from the step's A and B (B is not zero, so every path carries a gradient)
             PeftModel model = new PeftModel(base, 0);
-            model.install(new LoraMethod(), LoraConfig.of(RANK, ALPHA, List.of("q_proj", "v_proj")));
+            List<LoraStep.Site> order = step.loraSites();
+            model.install(new LoraMethod(), LoraConfig.of(RANK, ALPHA, order.stream().map(LoraStep.Site::module).toList()));
             Map<String, Parameter> params = new HashMap<>();
             for (Parameter p : model.trainableParameters()) params.put(p.name(), p);
-            assertEquals(4 * LAYERS, params.size(), "LoRA A and B on q and v of every layer: " + params.keySet());
+            assertEquals(2 * sites.size() * LAYERS, params.size(), "LoRA A and B on " + sites + " of every layer: " + params.keySet());
             float[][][] lora = step.fetchLora();
-            String[] names = {"q_proj.lora_A", "q_proj.lora_B", "v_proj.lora_A", "v_proj.lora_B"};
-            for (int m = 0; m < 4; m++)
+            String[] names = new String[2 * order.size()];
+            for (int i = 0; i < order.size(); i++) {
+                names[2 * i] = order.get(i).module() + ".lora_A";
+                names[2 * i + 1] = order.get(i).module() + ".lora_B";
+            }
+            for (int m = 0; m < names.length; m++)
                 for (int l = 0; l < LAYERS; l++) {
                     float[] data = param(params, l, names[m]).data();
                     assertEquals(lora[m][l].length, data.length, names[m]);
@@ -82,13 +99,14 @@ class LoraStepMatchesTrainerTest {
             assertEquals(expectedLoss, loss, 1e-4 * expectedLoss, "loss");
 
             float[][][] grads = step.fetchLoraGradients();
-            for (int m = 0; m < 4; m++)
+            for (int m = 0; m < names.length; m++)
                 for (int l = 0; l < LAYERS; l++) check("layer_" + l + "." + names[m] + ".grad", grads[m][l], param(params, l, names[m]).grad());
         }
     }
 
     private static Parameter param(Map<String, Parameter> params, int layer, String name) {
-        String key = "base_model.model.model.layers." + layer + ".self_attn." + name + ".weight";
+        String block = name.startsWith("gate_") || name.startsWith("up_") || name.startsWith("down_") ? ".mlp." : ".self_attn.";
+        String key = "base_model.model.model.layers." + layer + block + name + ".weight";
         Parameter p = params.get(key);
         assertTrue(p != null, "no parameter " + key + " in " + params.keySet());
         return p;

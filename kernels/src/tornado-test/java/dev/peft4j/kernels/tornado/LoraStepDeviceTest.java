@@ -3,7 +3,10 @@ package dev.peft4j.kernels.tornado;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
+import java.util.EnumSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -11,7 +14,7 @@ import org.junit.jupiter.api.Test;
  * A LoRA training step (forward, loss, backward, AdamW) as TaskGraphs of one execution plan on the
  * TornadoVM device, against the same step run as plain Java: the losses of three steps, the LoRA
  * gradients of the last step and the LoRA weights after it agree within float rounding; at two
- * layers and at six.
+ * layers and at six, and with LoRA on all seven linears.
  */
 class LoraStepDeviceTest {
     private static final LoraStep.Shape SHAPE =
@@ -39,7 +42,13 @@ class LoraStepDeviceTest {
 
     @Test
     void threeStepsOnTheDeviceMatchJava() {
-        threeStepsMatch(SHAPE);
+        threeStepsMatch(SHAPE, LoraStep.QV);
+    }
+
+    /** LoRA on q, k, v, o, gate, up and down: every site's forward and backward on the device. */
+    @Test
+    void loraOnAllSevenLinearsMatchesJava() {
+        threeStepsMatch(SHAPE, EnumSet.allOf(LoraStep.Site.class));
     }
 
     /**
@@ -48,15 +57,15 @@ class LoraStepDeviceTest {
      */
     @Test
     void sixLayersOnTheDeviceMatchJava() {
-        threeStepsMatch(new LoraStep.Shape(16, 6, 4, 2, 24, 29, 2, 5, 2, 4f, 1e-5f, 10000));
+        threeStepsMatch(new LoraStep.Shape(16, 6, 4, 2, 24, 29, 2, 5, 2, 4f, 1e-5f, 10000), LoraStep.QV);
     }
 
-    private static void threeStepsMatch(LoraStep.Shape SHAPE) {
+    private static void threeStepsMatch(LoraStep.Shape SHAPE, Set<LoraStep.Site> sites) {
         LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
         int n = SHAPE.n();
         SplittableRandom r = new SplittableRandom(3);
-        try (LoraStep device = LoraStep.onDevice(SHAPE, weights, 5, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
-             LoraStep java = LoraStep.inJava(SHAPE, weights, 5)) {
+        try (LoraStep device = LoraStep.of(SHAPE, weights, 5, sites, null, null, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
+             LoraStep java = LoraStep.of(SHAPE, weights, 5, sites, null, null, null)) {
             double first = 0, last = 0;
             for (int step = 0; step < 3; step++) {
                 int[] tokens = new int[n], targets = new int[n];
@@ -77,11 +86,17 @@ class LoraStepDeviceTest {
             assertNotEquals(first, last, "the LoRA weights moved");
             float[][][] dg = device.fetchLoraGradients(), jg = java.fetchLoraGradients();
             float[][][] d = device.fetchLora(), j = java.fetchLora();
-            String[] names = {"q.lora_A", "q.lora_B", "v.lora_A", "v.lora_B"};
-            for (int p = 0; p < 4; p++)
+            List<LoraStep.Site> order = java.loraSites();
+            assertEquals(sites.size(), order.size());
+            String[] names = new String[2 * order.size()];
+            for (int i = 0; i < order.size(); i++) {
+                names[2 * i] = order.get(i).module() + ".lora_A";
+                names[2 * i + 1] = order.get(i).module() + ".lora_B";
+            }
+            for (int p = 0; p < names.length; p++)
                 for (int l = 0; l < SHAPE.layers(); l++)
                     DeviceCheck.check("layer_" + l + "." + names[p], d[p][l], j[p][l], 1e-4);
-            for (int p = 0; p < 4; p++)
+            for (int p = 0; p < names.length; p++)
                 for (int l = 0; l < SHAPE.layers(); l++)
                     DeviceCheck.check("layer_" + l + "." + names[p] + ".grad", dg[p][l], jg[p][l], 1e-4);
         }

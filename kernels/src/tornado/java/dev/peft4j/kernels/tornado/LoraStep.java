@@ -2,7 +2,10 @@ package dev.peft4j.kernels.tornado;
 
 import dev.peft4j.kernels.Rope;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
@@ -14,8 +17,8 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
 
 /**
- * One LoRA training step of a LLaMA model (LoRA on the q and v projections, all base weights
- * frozen): forward, cross-entropy, backward and AdamW, written once against {@link Ops} so that
+ * One LoRA training step of a LLaMA model (LoRA on any subset of the seven linears q, k, v, o, gate,
+ * up, down ({@link Site}), q and v by default; all base weights frozen): forward, cross-entropy, backward and AdamW, written once against {@link Ops} so that
  * the same sequence runs as TornadoVM TaskGraphs ({@link #onDevice}) or as plain Java
  * ({@link #inJava}, the check).
  *
@@ -36,8 +39,8 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * {@value #BYTECODE_SIZE} when the JVM has no value and TornadoVM has not compiled a graph yet.
  *
  * <pre>
- *   per layer:  h = x + Wo·attn(rope(q), rope(k), v),  q = Wq·n1 + s·Bq·Aq·n1,  v = Wv·n1 + s·Bv·Av·n1
- *               x' = h + Wdown·(silu(Wgate·n2) ⊙ Wup·n2),  n1 = rmsnorm(x), n2 = rmsnorm(h),  s = alpha / rank
+ *   per layer:  h = x + o(attn(rope(q(n1)), rope(k(n1)), v(n1))),  x' = h + down(silu(gate(n2)) ⊙ up(n2))
+ *               n1 = rmsnorm(x), n2 = rmsnorm(h),  f(x) = Wf·x (+ s·Bf·Af·x on a LoRA site),  s = alpha / rank
  * </pre>
  *
  * <p>Optionally the step also trains a LLaMA-Adapter ({@link LlamaAdapter}) on the layers from its start
@@ -49,16 +52,25 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * <pre>
  *   attn += gate_h · softmax_j(q_ih·Kp_j,g / √hd) · Vp_g,   Kp = prompt·Wkᵀ,  Vp = prompt·Wvᵀ
  * </pre>
+ *
+ * <p>Optionally the step also does prefix tuning ({@link Prefix}): a table of P rows of keys and values per layer,
+ * copied unrotated in front of every sequence's own keys and values (which, like the queries, take RoPE from
+ * position P); attention runs over P + T rows with the prefix visible to every query. Its backward sums the prefix
+ * rows' dK, dV over the batch into the table's gradient (one thread per table element), and the table takes AdamW
+ * with the rest ({@value #PREFIX_BUFFERS} more resident buffers).
  */
 public final class LoraStep implements AutoCloseable {
     /** The TornadoVM bytecode buffer per graph, in bytes, that this class asks for (see above). */
     public static final int BYTECODE_SIZE = 1 << 18;
 
     /** How many buffers stay on the device and pass from graph to graph, at any depth. */
-    public static final int RESIDENT_BUFFERS = 51;
+    public static final int RESIDENT_BUFFERS = 50;
 
     /** How many resident buffers a LLaMA-Adapter adds. */
     public static final int ADAPTER_BUFFERS = 11;
+
+    /** How many resident buffers prefix tuning adds. */
+    public static final int PREFIX_BUFFERS = 8;
 
     static {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) {
@@ -75,9 +87,30 @@ public final class LoraStep implements AutoCloseable {
         public int kvDim() { return kvHeads * hd(); }
         /** Tokens per step. */
         public int n() { return batch * seq; }
-        /** Floats of one layer's LoRA state: Aq [rank][dim], Bq [dim][rank], Av [rank][dim], Bv [kvDim][rank]. */
-        public int loraPerLayer() { return rank * (3 * dim + kvDim()); }
     }
+
+    /** A linear of a LLaMA layer that can carry LoRA, in the order its A and B are packed. */
+    public enum Site {
+        Q, K, V, O, GATE, UP, DOWN;
+
+        /** Input width of the linear. */
+        public int in(Shape s) { return this == DOWN ? s.hidden() : s.dim(); }
+
+        /** Output width of the linear. */
+        public int out(Shape s) {
+            return switch (this) {
+                case Q, O, DOWN -> s.dim();
+                case K, V -> s.kvDim();
+                case GATE, UP -> s.hidden();
+            };
+        }
+
+        /** The Hugging Face module name ({@code q_proj}, ..., {@code down_proj}). */
+        public String module() { return name().toLowerCase(java.util.Locale.ROOT) + "_proj"; }
+    }
+
+    /** LoRA on q and v, the step's default. */
+    public static final Set<Site> QV = Collections.unmodifiableSet(EnumSet.of(Site.Q, Site.V));
 
     /**
      * A LLaMA-Adapter of {@code len} prompt rows on the layers from {@code startLayer} up: per adapted layer
@@ -88,6 +121,16 @@ public final class LoraStep implements AutoCloseable {
         public int layers(Shape s) { return s.layers() - startLayer; }
         /** Floats of one adapted layer's parameters. */
         public int perLayer(Shape s) { return len * s.dim() + s.heads(); }
+    }
+
+    /**
+     * Prefix tuning with {@code len} virtual tokens: a trainable table [len][layers·2·kvDim] whose row p holds
+     * (K_0, V_0, K_1, V_1, ...), prepended unrotated to every sequence's keys and values in every layer; the
+     * sequence's own positions (queries and keys) then start at len.
+     */
+    public record Prefix(int len) {
+        /** Floats of one table row. */
+        public int width(Shape s) { return s.layers() * 2 * s.kvDim(); }
     }
 
     /**
@@ -149,7 +192,10 @@ public final class LoraStep implements AutoCloseable {
     private final TornadoExecutionPlan plan;                   // null when running in Java
     private TornadoExecutionResult lastUpdate;                 // the AdamW graph's last execution
 
-    // ---- trainable LoRA state: per layer [Aq [rank][dim] | Bq [dim][rank] | Av [rank][dim] | Bv [kvDim][rank]] ----
+    // ---- trainable LoRA state: per layer, per site in Site order, A [rank][in] then B [out][rank] ----
+    private final Site[] sites;                      // the linears that carry LoRA, in Site order
+    private final int[] loraBefore;                  // [2·sites] offset of each A, B inside a layer's slice
+    private final int loraPerLayer;                  // Σ over sites of rank·(in + out)
     private final float[] lora, gLora, mLora, vLora; // [L][loraPerLayer] weights, gradients, AdamW moments
 
     // ---- the optional LLaMA-Adapter, packed per adapted layer (A of them; all empty without one) ----
@@ -161,6 +207,12 @@ public final class LoraStep implements AutoCloseable {
     private final float[] aDs;                       // [N][heads][len] score gradients
     private final float[] dKp, dVp;                  // [len][kvDim]
 
+    // ---- optional prefix tuning (P = 0 without; its buffers are then empty) ----
+    private final int P;                             // prefix rows per layer
+    private final float[] pre, gPre, mPre, vPre;     // [P][L·2·kvDim] the table, its gradient, AdamW moments
+    private final float[] kAll, vAll;                // [L][B][P+T][kvDim] prefix rows then the sequence's k, v
+    private final float[] dkAll, dvAll;              // [B][P+T][kvDim]
+
     // ---- per step inputs and outputs ----
     private final int[] tokens, targets;            // [N]
     private final float[] lossWeights;              // [N] 0 masks a token
@@ -170,24 +222,27 @@ public final class LoraStep implements AutoCloseable {
     private int t;                                  // AdamW step count
 
     // ---- RoPE tables, activations saved per layer for backward (packed [L][...]), scratch ----
-    private final float[] cos, sin;                 // [T][hd/2]
+    private final float[] cos, sin;                 // [P+T][hd/2]
     private final float[] xIn;                      // [L+1][N][dim] residual stream into each layer; [L] = out
     private final float[] xb, xMid, xb2;            // [L][N][dim] attention norm out, stream after attention, ffn norm out
     private final float[] rstd1, rstd2;             // [L][N]
     private final float[] q, k, v;                  // [L][N][dim], [L][N][kvDim] x2 (after RoPE for q, k)
-    private final float[] zq, zv;                   // [L][N][rank] A·x
-    private final float[] att, attOut;              // [L][B][heads][T][T] probabilities, [L][N][dim]
+    private final float[] z;                        // [L][sites][N][rank] A·x per LoRA site
+    private final float[] att, attOut;              // [L][B][heads][T][P+T] probabilities, [L][N][dim]
     private final float[] gate, up, act;            // [L][N][hidden]
     private final float[] rstdF, xbF, logits;       // [N], [N][dim], [N][vocab] (then dLogits)
-    private final float[] tmp, tmpKv;               // [N][dim], [N][kvDim]
+    private final float[] tmp, loraY;               // [N][dim], [N][max out] (a LoRA branch's B·z)
     private final float[] dx, dxb, dAttOut, dq;     // [N][dim]
     private final float[] dk, dv;                   // [N][kvDim]
-    private final float[] dScores;                  // [B][heads][T][T]
+    private final float[] dScores;                  // [B][heads][T][P+T]
     private final float[] dAct, dGate, dUp;         // [N][hidden]
     private final float[] dz;                       // [N][rank]
-    private final float[] dyS;                      // [N][dim]
+    private final float[] dyS;                      // [N][max out] a LoRA site's output gradient times its scaling
 
-    private LoraStep(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
+    private LoraStep(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
+                     TornadoDevice device) {
+        if (loraSites.isEmpty()) throw new IllegalArgumentException("LoRA needs at least one linear");
+        if (prefix != null && prefix.len() < 1) throw new IllegalArgumentException("prefix " + prefix + " has no rows");
         if (adapter != null && (adapter.len() < 1 || adapter.startLayer() < 0 || adapter.startLayer() >= s.layers())) {
             throw new IllegalArgumentException("adapter " + adapter + " does not fit " + s.layers() + " layers");
         }
@@ -196,56 +251,77 @@ public final class LoraStep implements AutoCloseable {
         this.w = w;
         this.scaling = s.alpha() / s.rank();
         int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden(), r = s.rank(), n = s.n();
-        int hd = s.hd(), T = s.seq(), B = s.batch(), attSize = B * s.heads() * T * T;
-        SplittableRandom rnd = new SplittableRandom(loraSeed);
-        lora = packed(L, s.loraPerLayer());
-        for (int l = 0; l < L; l++) {
-            float[] a1 = uniform(rnd, r * d, d), a2 = uniform(rnd, r * d, d);
-            // B is zero in LoRA's init; small random values here so that every gradient path is exercised
-            float[] b1 = uniform(rnd, d * r, 100.0 * r), b2 = uniform(rnd, kv * r, 100.0 * r);
-            System.arraycopy(a1, 0, lora, loraOffset(l, 0), r * d);
-            System.arraycopy(b1, 0, lora, loraOffset(l, 1), d * r);
-            System.arraycopy(a2, 0, lora, loraOffset(l, 2), r * d);
-            System.arraycopy(b2, 0, lora, loraOffset(l, 3), kv * r);
+        this.P = prefix == null ? 0 : prefix.len();
+        int hd = s.hd(), T = s.seq(), B = s.batch(), attSize = B * s.heads() * T * (P + T);
+        sites = EnumSet.copyOf(loraSites).toArray(Site[]::new);
+        int S = sites.length, maxOut = 0;
+        loraBefore = new int[2 * S];
+        int per = 0;
+        for (int i = 0; i < S; i++) {
+            loraBefore[2 * i] = per;
+            per += r * sites[i].in(s);
+            loraBefore[2 * i + 1] = per;
+            per += sites[i].out(s) * r;
+            maxOut = Math.max(maxOut, sites[i].out(s));
         }
-        gLora = packed(L, s.loraPerLayer()); mLora = packed(L, s.loraPerLayer()); vLora = packed(L, s.loraPerLayer());
+        loraPerLayer = per;
+        SplittableRandom rnd = new SplittableRandom(loraSeed);
+        lora = packed(L, loraPerLayer);
+        for (int l = 0; l < L; l++) {
+            // per layer all A, then all B (B is zero in LoRA's init; small random values here so that every
+            // gradient path is exercised)
+            for (int i = 0; i < S; i++) {
+                int in = sites[i].in(s);
+                System.arraycopy(uniform(rnd, r * in, in), 0, lora, loraOffset(l, 2 * i), r * in);
+            }
+            for (int i = 0; i < S; i++) {
+                int out = sites[i].out(s);
+                System.arraycopy(uniform(rnd, out * r, 100.0 * r), 0, lora, loraOffset(l, 2 * i + 1), out * r);
+            }
+        }
+        gLora = packed(L, loraPerLayer); mLora = packed(L, loraPerLayer); vLora = packed(L, loraPerLayer);
         int A = adapter == null ? 0 : adapter.layers(s), len = adapter == null ? 0 : adapter.len();
-        int per = adapter == null ? 0 : adapter.perLayer(s);
-        ad = packed(A, per); gAd = packed(A, per); mAd = packed(A, per); vAd = packed(A, per);
+        int adPer = adapter == null ? 0 : adapter.perLayer(s);
+        ad = packed(A, adPer); gAd = packed(A, adPer); mAd = packed(A, adPer); vAd = packed(A, adPer);
         for (int a = 0; a < A; a++) {
             // the gates are zero in LLaMA-Adapter's init; small random values here so that every gradient path is exercised
-            System.arraycopy(uniform(rnd, len * d, 1), 0, ad, a * per, len * d);
-            System.arraycopy(uniform(rnd, s.heads(), 4), 0, ad, a * per + len * d, s.heads());
+            System.arraycopy(uniform(rnd, len * d, 1), 0, ad, a * adPer, len * d);
+            System.arraycopy(uniform(rnd, s.heads(), 4), 0, ad, a * adPer + len * d, s.heads());
         }
         kp = packed(A, len * kv); vp = packed(A, len * kv);
         aProbs = packed(A, n * s.heads() * len); aMixed = packed(A, n * d);
         aDs = new float[A == 0 ? 0 : n * s.heads() * len]; dKp = new float[A == 0 ? 0 : len * kv]; dVp = new float[dKp.length];
+        int width = L * 2 * kv;
+        pre = uniform(rnd, P * width, 1); gPre = new float[P * width]; mPre = new float[P * width]; vPre = new float[P * width];
+        kAll = packed(P == 0 ? 0 : L, B * (P + T) * kv); vAll = packed(P == 0 ? 0 : L, B * (P + T) * kv);
+        dkAll = new float[P == 0 ? 0 : B * (P + T) * kv]; dvAll = new float[dkAll.length];
         tokens = new int[n]; targets = new int[n]; lossWeights = new float[n]; losses = new float[n];
 
         double[] invFreq = new double[hd / 2];
         for (int j = 0; j < hd / 2; j++) invFreq[j] = Math.pow(s.ropeTheta(), -2.0 * j / hd);
-        cos = new float[T * hd / 2]; sin = new float[T * hd / 2];
-        Rope.tables(cos, sin, invFreq, T);
+        cos = new float[(P + T) * hd / 2]; sin = new float[(P + T) * hd / 2];
+        Rope.tables(cos, sin, invFreq, P + T);
 
         xIn = packed(L + 1, n * d);
         xb = packed(L, n * d); xMid = packed(L, n * d); xb2 = packed(L, n * d);
         rstd1 = packed(L, n); rstd2 = packed(L, n);
         q = packed(L, n * d); k = packed(L, n * kv); v = packed(L, n * kv);
-        zq = packed(L, n * r); zv = packed(L, n * r);
+        z = packed(L, S * n * r);
         att = packed(L, attSize); attOut = packed(L, n * d);
         gate = packed(L, n * h); up = packed(L, n * h); act = packed(L, n * h);
         rstdF = new float[n]; xbF = new float[n * d]; logits = new float[Math.multiplyExact(n, s.vocab())];
-        tmp = new float[n * d]; tmpKv = new float[n * kv];
+        tmp = new float[n * d]; loraY = new float[n * maxOut];
         dx = new float[n * d]; dxb = new float[n * d]; dAttOut = new float[n * d]; dq = new float[n * d];
         dk = new float[n * kv]; dv = new float[n * kv]; dScores = new float[attSize];
-        dAct = new float[n * h]; dGate = new float[n * h]; dUp = new float[n * h]; dz = new float[n * r]; dyS = new float[n * d];
+        dAct = new float[n * h]; dGate = new float[n * h]; dUp = new float[n * h]; dz = new float[n * r]; dyS = new float[n * maxOut];
 
         resident.addAll(List.of(w.embed(), w.attnNorm(), w.wq(), w.wk(), w.wv(), w.wo(), w.ffnNorm(), w.wGate(), w.wUp(),
                 w.wDown(), w.finalNorm(), w.head(), lora, gLora, mLora, vLora, cos, sin,
-                xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, zq, zv, att, attOut, gate, up, act,
-                rstdF, xbF, logits, tmp, tmpKv, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
+                xIn, xb, xMid, xb2, rstd1, rstd2, q, k, v, z, loraY, att, attOut, gate, up, act,
+                rstdF, xbF, logits, tmp, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
         if (adapter != null) resident.addAll(List.of(ad, gAd, mAd, vAd, kp, vp, aProbs, aMixed, aDs, dKp, dVp));
-        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS);
+        if (P > 0) resident.addAll(List.of(pre, gPre, mPre, vPre, kAll, vAll, dkAll, dvAll));
+        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS) + (P == 0 ? 0 : PREFIX_BUFFERS);
 
         stages.add(new Stage("embed", this::embedForward));
         for (int l = 0; l < L; l++) {
@@ -261,11 +337,15 @@ public final class LoraStep implements AutoCloseable {
         plan = device == null ? null : devicePlan(device);
     }
 
-    /** Offset of layer l's matrix m (0 Aq, 1 Bq, 2 Av, 3 Bv) in the packed LoRA arrays. */
+    /** Offset of layer l's matrix m (2i: A of the i-th LoRA site, 2i+1: its B) in the packed LoRA arrays. */
     private int loraOffset(int l, int m) {
-        int d = s.dim(), r = s.rank();
-        int[] before = {0, r * d, 2 * r * d, 3 * r * d};
-        return l * s.loraPerLayer() + before[m];
+        return l * loraPerLayer + loraBefore[m];
+    }
+
+    /** The index of a site among the LoRA sites, or -1 when it carries no LoRA. */
+    private int siteIndex(Site site) {
+        for (int i = 0; i < sites.length; i++) if (sites[i] == site) return i;
+        return -1;
     }
 
     /**
@@ -304,6 +384,7 @@ public final class LoraStep implements AutoCloseable {
             if (stage.name().equals("head")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
             if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora);
             if (stage.name().equals("adamw") && adapter != null) g.transferToHost(DataTransferMode.UNDER_DEMAND, ad, gAd);
+            if (stage.name().equals("adamw") && P > 0) g.transferToHost(DataTransferMode.UNDER_DEMAND, pre, gPre);
             graphs.add(g.persistOnDevice(all).snapshot());
             previous = g.getTaskGraphName();
         }
@@ -312,24 +393,38 @@ public final class LoraStep implements AutoCloseable {
         return p;
     }
 
-    /** A step that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
+    /** A step (LoRA on q and v) that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, null, device);
+        return new LoraStep(s, w, loraSeed, QV, null, null, device);
     }
 
     /** The same step as plain Java (each op runs when the step runs). */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed) {
-        return new LoraStep(s, w, loraSeed, null, null);
+        return new LoraStep(s, w, loraSeed, QV, null, null, null);
     }
 
     /** A step that also trains a LLaMA-Adapter, as TaskGraphs on the device (seeded with the LoRA state). */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, adapter, device);
+        return new LoraStep(s, w, loraSeed, QV, adapter, null, device);
     }
 
     /** A step that also trains a LLaMA-Adapter, as plain Java. */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed, LlamaAdapter adapter) {
-        return new LoraStep(s, w, loraSeed, adapter, null);
+        return new LoraStep(s, w, loraSeed, QV, adapter, null, null);
+    }
+
+    /**
+     * A step with LoRA on the given linears (at least one), an optional LLaMA-Adapter and optional prefix tuning
+     * (null: none), as TaskGraphs on the device when {@code device} is not null, as plain Java when it is.
+     */
+    public static LoraStep of(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
+                              TornadoDevice device) {
+        return new LoraStep(s, w, loraSeed, loraSites, adapter, prefix, device);
+    }
+
+    /** The linears that carry LoRA, in the order of {@link #fetchLora}'s pairs. */
+    public List<Site> loraSites() {
+        return List.of(sites);
     }
 
     /** The names of the step's stages in order ({@code embed}, {@code layer_0.fwd}, ..., {@code adamw}). */
@@ -341,6 +436,7 @@ public final class LoraStep implements AutoCloseable {
     private void embedForward(Ops o) {
         o.zero("lora.zero_grad", gLora, gLora.length);
         if (adapter != null) o.zero("adapter.zero_grad", gAd, gAd.length);
+        if (P > 0) o.zero("prefix.zero_grad", gPre, gPre.length);
         o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
     }
 
@@ -348,27 +444,38 @@ public final class LoraStep implements AutoCloseable {
     private void layerForward(Ops o, int l) {
         int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
         int B = s.batch(), H = s.heads(), KV = s.kvHeads();
-        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, nr = l * n * s.rank(), attOff = l * B * H * T * T;
+        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, attOff = l * B * H * T * (P + T);
         String p = "layer_" + l;
         o.rmsnorm(p + ".attn_norm.fwd", xb, nd, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d, s.eps());
         o.matmul(p + ".q.fwd", q, nd, xb, nd, w.wq(), l * d * d, n, d, d);
-        loraForward(o, p + ".q.lora", q, nd, xb, nd, loraOffset(l, 0), loraOffset(l, 1), zq, nr, tmp, d);
+        loraForward(o, p, l, Site.Q, q, nd, xb, nd);
         o.matmul(p + ".k.fwd", k, nkv, xb, nd, w.wk(), l * kv * d, n, d, kv);
+        loraForward(o, p, l, Site.K, k, nkv, xb, nd);
         o.matmul(p + ".v.fwd", v, nkv, xb, nd, w.wv(), l * kv * d, n, d, kv);
-        loraForward(o, p + ".v.lora", v, nkv, xb, nd, loraOffset(l, 2), loraOffset(l, 3), zv, nr, tmpKv, kv);
-        o.rope(p + ".q.rope.fwd", q, nd, cos, sin, n, H, hd, T);
-        o.rope(p + ".k.rope.fwd", k, nkv, cos, sin, n, KV, hd, T);
-        o.attention(p + ".attn.fwd", attOut, nd, q, nd, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
+        loraForward(o, p, l, Site.V, v, nkv, xb, nd);
+        o.rope(p + ".q.rope.fwd", q, nd, cos, sin, n, H, hd, P, T);
+        o.rope(p + ".k.rope.fwd", k, nkv, cos, sin, n, KV, hd, P, T);
+        if (P == 0) {
+            o.attention(p + ".attn.fwd", attOut, nd, q, nd, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T, 0, T);
+        } else {
+            int allOff = l * B * (P + T) * kv;
+            o.prefixRows(p + ".prefix.fwd", kAll, vAll, allOff, k, v, nkv, pre, l, s.layers() * 2 * kv, B, P, T, kv);
+            o.attention(p + ".attn.fwd", attOut, nd, q, nd, kAll, allOff, vAll, allOff, att, attOff, B, H, KV, hd, T, P, P + T);
+        }
         if (adapted(l)) adapterForward(o, p + ".adapter", l);
         o.copy(p + ".attn.residual_in", xMid, nd, xIn, nd, n * d);
         o.matmul(p + ".o.fwd", tmp, 0, attOut, nd, w.wo(), l * d * d, n, d, d);
+        loraForward(o, p, l, Site.O, tmp, 0, attOut, nd);
         o.residual(p + ".attn.residual", xMid, nd, tmp, n * d);
         o.rmsnorm(p + ".ffn_norm.fwd", xb2, nd, xMid, nd, w.ffnNorm(), l * d, rstd2, l * n, n, d, s.eps());
         o.matmul(p + ".gate.fwd", gate, nh, xb2, nd, w.wGate(), l * h * d, n, d, h);
+        loraForward(o, p, l, Site.GATE, gate, nh, xb2, nd);
         o.matmul(p + ".up.fwd", up, nh, xb2, nd, w.wUp(), l * h * d, n, d, h);
+        loraForward(o, p, l, Site.UP, up, nh, xb2, nd);
         o.swiglu(p + ".swiglu.fwd", act, nh, gate, nh, up, nh, n * h);
         o.copy(p + ".ffn.residual_in", xIn, nd + n * d, xMid, nd, n * d);
         o.matmul(p + ".down.fwd", tmp, 0, act, nh, w.wDown(), l * d * h, n, h, d);
+        loraForward(o, p, l, Site.DOWN, tmp, 0, act, nh);
         o.residual(p + ".ffn.residual", xIn, nd + n * d, tmp, n * d);
     }
 
@@ -388,33 +495,50 @@ public final class LoraStep implements AutoCloseable {
     private void layerBackward(Ops o, int l) {
         int d = s.dim(), kv = s.kvDim(), h = s.hidden(), n = s.n(), hd = s.hd(), T = s.seq();
         int B = s.batch(), H = s.heads(), KV = s.kvHeads();
-        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, nr = l * n * s.rank(), attOff = l * B * H * T * T;
+        int nd = l * n * d, nkv = l * n * kv, nh = l * n * h, attOff = l * B * H * T * (P + T);
         String p = "layer_" + l;
         o.zero(p + ".down.bwd_zero", dAct, n * h);
         o.matmulBackwardInput(p + ".down.bwd", dAct, 0, dx, 0, w.wDown(), l * d * h, n, h, d);
+        loraBackward(o, p, l, Site.DOWN, dx, dAct, act, nh);
         o.zero(p + ".swiglu.bwd_zero_gate", dGate, n * h);
         o.zero(p + ".swiglu.bwd_zero_up", dUp, n * h);
         o.swigluBackward(p + ".swiglu.bwd", dGate, dUp, dAct, gate, nh, up, nh, n * h);
         o.zero(p + ".ffn_norm.bwd_zero", dxb, n * d);
         o.matmulBackwardInput(p + ".gate.bwd", dxb, 0, dGate, 0, w.wGate(), l * h * d, n, d, h);
+        loraBackward(o, p, l, Site.GATE, dGate, dxb, xb2, nd);
         o.matmulBackwardInput(p + ".up.bwd", dxb, 0, dUp, 0, w.wUp(), l * h * d, n, d, h);
+        loraBackward(o, p, l, Site.UP, dUp, dxb, xb2, nd);
         o.rmsnormBackwardInput(p + ".ffn_norm.bwd", dx, dxb, xMid, nd, w.ffnNorm(), l * d, rstd2, l * n, n, d);
         o.zero(p + ".o.bwd_zero", dAttOut, n * d);
         o.matmulBackwardInput(p + ".o.bwd", dAttOut, 0, dx, 0, w.wo(), l * d * d, n, d, d);
+        loraBackward(o, p, l, Site.O, dx, dAttOut, attOut, nd);
         o.zero(p + ".attn.bwd_zero_q", dq, n * d);
         o.zero(p + ".attn.bwd_zero_k", dk, n * kv);
         o.zero(p + ".attn.bwd_zero_v", dv, n * kv);
-        o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T);
-        o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd, T);
+        if (P == 0) {
+            o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, k, nkv, v, nkv, att, attOff, B, H, KV, hd, T, 0, T);
+            o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dk, dv, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd, T, 0, T);
+        } else {
+            int allOff = l * B * (P + T) * kv;
+            o.zero(p + ".attn.bwd_zero_k_all", dkAll, dkAll.length);
+            o.zero(p + ".attn.bwd_zero_v_all", dvAll, dvAll.length);
+            o.attentionBackwardQuery(p + ".attn.bwd_q", dq, dScores, dAttOut, kAll, allOff, vAll, allOff, att, attOff, B, H, KV,
+                    hd, T, P, P + T);
+            o.attentionBackwardKeyValue(p + ".attn.bwd_kv", dkAll, dvAll, dScores, dAttOut, q, nd, att, attOff, B, H, KV, hd,
+                    T, P, P + T);
+            o.prefixTableBackward(p + ".prefix.bwd_table", gPre, dkAll, dvAll, l, s.layers() * 2 * kv, B, P, T, kv);
+            o.prefixRowsBackward(p + ".prefix.bwd", dk, dv, dkAll, dvAll, B, P, T, kv);
+        }
         if (adapted(l)) adapterBackward(o, p + ".adapter", l);
-        o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, T);
-        o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, T);
+        o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, P, T);
+        o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, P, T);
         o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
         o.matmulBackwardInput(p + ".q.bwd", dxb, 0, dq, 0, w.wq(), l * d * d, n, d, d);
-        loraBackward(o, p + ".q.lora", dq, xb, nd, loraOffset(l, 0), loraOffset(l, 1), zq, nr, d);
+        loraBackward(o, p, l, Site.Q, dq, dxb, xb, nd);
         o.matmulBackwardInput(p + ".k.bwd", dxb, 0, dk, 0, w.wk(), l * kv * d, n, d, kv);
+        loraBackward(o, p, l, Site.K, dk, dxb, xb, nd);
         o.matmulBackwardInput(p + ".v.bwd", dxb, 0, dv, 0, w.wv(), l * kv * d, n, d, kv);
-        loraBackward(o, p + ".v.lora", dv, xb, nd, loraOffset(l, 2), loraOffset(l, 3), zv, nr, kv);
+        loraBackward(o, p, l, Site.V, dv, dxb, xb, nd);
         o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d);
     }
 
@@ -422,6 +546,7 @@ public final class LoraStep implements AutoCloseable {
     private void update(Ops o) {
         o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
         if (adapter != null) o.adamW("adapter.adamw", ad, gAd, mAd, vAd, hyper, ad.length);
+        if (P > 0) o.adamW("prefix.adamw", pre, gPre, mPre, vPre, hyper, pre.length);
     }
 
     private boolean adapted(int l) {
@@ -450,25 +575,36 @@ public final class LoraStep implements AutoCloseable {
         o.matmulBackwardInput(p + ".v.bwd", gAd, adOff, dVp, 0, w.wv(), l * kv * d, len, d, kv);
     }
 
-    /** y [N][out] += s · (x·Aᵀ)·Bᵀ, keeping z = x·Aᵀ [N][rank] for backward; A, B at aOff, bOff in the LoRA array. */
-    private void loraForward(Ops o, String p, float[] y, int yOff, float[] x, int xOff, int aOff, int bOff, float[] z,
-                             int zOff, float[] tmp, int out) {
-        int n = s.n(), d = s.dim(), r = s.rank();
-        o.matmul(p + ".fwd_a", z, zOff, x, xOff, lora, aOff, n, d, r);
-        o.matmul(p + ".fwd_b", tmp, 0, z, zOff, lora, bOff, n, r, out);
-        o.addScaled(p + ".fwd", y, yOff, tmp, scaling, n * out);
+    /**
+     * Layer l's LoRA branch on a site, when it carries one: y [N][out] += s · (x·Aᵀ)·Bᵀ, keeping z = x·Aᵀ
+     * [N][rank] for backward.
+     */
+    private void loraForward(Ops o, String layer, int l, Site site, float[] y, int yOff, float[] x, int xOff) {
+        int i = siteIndex(site);
+        if (i < 0) return;
+        int n = s.n(), r = s.rank(), in = site.in(s), out = site.out(s), zOff = (l * sites.length + i) * n * r;
+        String p = layer + "." + site.name().toLowerCase(java.util.Locale.ROOT) + ".lora";
+        o.matmul(p + ".fwd_a", z, zOff, x, xOff, lora, loraOffset(l, 2 * i), n, in, r);
+        o.matmul(p + ".fwd_b", loraY, 0, z, zOff, lora, loraOffset(l, 2 * i + 1), n, r, out);
+        o.addScaled(p + ".fwd", y, yOff, loraY, scaling, n * out);
     }
 
-    /** dB += s·dyᵀ·z; dz = s·dy·B; dA += dzᵀ·x; dxb += dz·A (gradients at the same offsets as A, B). */
-    private void loraBackward(Ops o, String p, float[] dy, float[] x, int xOff, int aOff, int bOff, float[] z, int zOff,
-                              int out) {
-        int n = s.n(), d = s.dim(), r = s.rank();
+    /**
+     * The backward of layer l's LoRA branch on a site, when it carries one, from the site's output gradient
+     * dy [N][out]: dB += s·dyᵀ·z; dz = s·dy·B; dA += dzᵀ·x; dX [N][in] += dz·A (gradients at the offsets of A, B).
+     */
+    private void loraBackward(Ops o, String layer, int l, Site site, float[] dy, float[] dX, float[] x, int xOff) {
+        int i = siteIndex(site);
+        if (i < 0) return;
+        int n = s.n(), r = s.rank(), in = site.in(s), out = site.out(s), zOff = (l * sites.length + i) * n * r;
+        int aOff = loraOffset(l, 2 * i), bOff = loraOffset(l, 2 * i + 1);
+        String p = layer + "." + site.name().toLowerCase(java.util.Locale.ROOT) + ".lora";
         o.scale(p + ".bwd_scale", dyS, dy, scaling, n * out);
         o.matmulBackwardWeight(p + ".bwd_b", gLora, bOff, dyS, 0, z, zOff, n, r, out);
         o.zero(p + ".bwd_zero", dz, n * r);
         o.matmulBackwardInput(p + ".bwd_z", dz, 0, dyS, 0, lora, bOff, n, r, out);
-        o.matmulBackwardWeight(p + ".bwd_a", gLora, aOff, dz, 0, x, xOff, n, d, r);
-        o.matmulBackwardInput(p + ".bwd", dxb, 0, dz, 0, lora, aOff, n, d, r);
+        o.matmulBackwardWeight(p + ".bwd_a", gLora, aOff, dz, 0, x, xOff, n, in, r);
+        o.matmulBackwardInput(p + ".bwd", dX, 0, dz, 0, lora, aOff, n, in, r);
     }
 
     /**
@@ -506,27 +642,31 @@ public final class LoraStep implements AutoCloseable {
         return loss / total;
     }
 
-    /** Copies the LoRA weights back from the device (no-op in Java); returns them as [Aq, Bq, Av, Bv][layer]. */
+    /**
+     * Copies the LoRA weights back from the device (no-op in Java); returns them as [A, B of each site in
+     * {@link #loraSites} order][layer] ([Aq, Bq, Av, Bv] for the default q and v).
+     */
     public float[][][] fetchLora() {
         if (lastUpdate != null) lastUpdate.transferToHost(lora);
         return unpackLora(lora);
     }
 
-    /** Copies the last step's LoRA gradients back from the device; returns them as [Aq, Bq, Av, Bv][layer]. */
+    /** Copies the last step's LoRA gradients back from the device; returns them like {@link #fetchLora}. */
     public float[][][] fetchLoraGradients() {
         if (lastUpdate != null) lastUpdate.transferToHost(gLora);
         return unpackLora(gLora);
     }
 
     private float[][][] unpackLora(float[] packed) {
-        int d = s.dim(), r = s.rank();
-        int[] sizes = {r * d, d * r, r * d, s.kvDim() * r};
-        float[][][] out = new float[4][s.layers()][];
-        for (int m = 0; m < 4; m++)
+        int r = s.rank();
+        float[][][] out = new float[2 * sites.length][s.layers()][];
+        for (int m = 0; m < out.length; m++) {
+            int size = r * (m % 2 == 0 ? sites[m / 2].in(s) : sites[m / 2].out(s));
             for (int l = 0; l < s.layers(); l++) {
                 int off = loraOffset(l, m);
-                out[m][l] = java.util.Arrays.copyOfRange(packed, off, off + sizes[m]);
+                out[m][l] = java.util.Arrays.copyOfRange(packed, off, off + size);
             }
+        }
         return out;
     }
 
@@ -551,6 +691,20 @@ public final class LoraStep implements AutoCloseable {
             out[1][a] = java.util.Arrays.copyOfRange(packed, a * per + promptSize, (a + 1) * per);
         }
         return out;
+    }
+
+    /** Copies the prefix table back from the device (no-op in Java); returns it as [P][layers·2·kvDim]. */
+    public float[] fetchPrefix() {
+        if (P == 0) throw new IllegalStateException("this step has no prefix tuning");
+        if (lastUpdate != null) lastUpdate.transferToHost(pre);
+        return pre.clone();
+    }
+
+    /** Copies the last step's prefix table gradient back; returns it as [P][layers·2·kvDim]. */
+    public float[] fetchPrefixGradient() {
+        if (P == 0) throw new IllegalStateException("this step has no prefix tuning");
+        if (lastUpdate != null) lastUpdate.transferToHost(gPre);
+        return gPre.clone();
     }
 
     /** Device memory in use by this step's plan, in bytes (0 in Java). */

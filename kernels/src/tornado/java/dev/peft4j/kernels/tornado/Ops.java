@@ -16,11 +16,14 @@ public interface Ops {
     void matmulBackwardWeight(String name, float[] dw, int dwOff, float[] dy, int dyOff, float[] x, int xOff, int n, int in, int out);
     void rmsnorm(String name, float[] out, int outOff, float[] x, int xOff, float[] w, int wOff, float[] rstd, int rstdOff, int n, int dim, float eps);
     void rmsnormBackwardInput(String name, float[] dx, float[] dOut, float[] x, int xOff, float[] w, int wOff, float[] rstd, int rstdOff, int n, int dim);
-    void rope(String name, float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int period);
-    void ropeBackward(String name, float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int period);
-    void attention(String name, float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T);
-    void attentionBackwardQuery(String name, float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T);
-    void attentionBackwardKeyValue(String name, float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T);
+    void rope(String name, float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period);
+    void ropeBackward(String name, float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period);
+    void attention(String name, float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows);
+    void attentionBackwardQuery(String name, float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows);
+    void attentionBackwardKeyValue(String name, float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows);
+    void prefixRows(String name, float[] kAll, float[] vAll, int allOff, float[] k, float[] v, int kvOff, float[] table, int layer, int width, int batch, int P, int T, int kvDim);
+    void prefixRowsBackward(String name, float[] dk, float[] dv, float[] dkAll, float[] dvAll, int batch, int P, int T, int kvDim);
+    void prefixTableBackward(String name, float[] dTable, float[] dkAll, float[] dvAll, int layer, int width, int batch, int P, int T, int kvDim);
     void swiglu(String name, float[] out, int outOff, float[] gate, int gateOff, float[] up, int upOff, int n);
     void swigluBackward(String name, float[] dGate, float[] dUp, float[] dOut, float[] gate, int gateOff, float[] up, int upOff, int n);
     void residual(String name, float[] x, int xOff, float[] delta, int n);
@@ -56,20 +59,29 @@ public interface Ops {
             public void rmsnormBackwardInput(String name, float[] dx, float[] dOut, float[] x, int xOff, float[] w, int wOff, float[] rstd, int rstdOff, int n, int dim) {
                 TaskKernels.rmsnormBackwardInput(dx, dOut, x, xOff, w, wOff, rstd, rstdOff, n, dim);
             }
-            public void rope(String name, float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int period) {
-                TaskKernels.rope(x, xOff, cos, sin, n, heads, hd, 0, period);
+            public void rope(String name, float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+                TaskKernels.rope(x, xOff, cos, sin, n, heads, hd, pos0, period);
             }
-            public void ropeBackward(String name, float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int period) {
-                TaskKernels.ropeBackward(dx, cos, sin, n, heads, hd, 0, period);
+            public void ropeBackward(String name, float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+                TaskKernels.ropeBackward(dx, cos, sin, n, heads, hd, pos0, period);
             }
-            public void attention(String name, float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T) {
-                TaskKernels.attention(out, outOff, q, qOff, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, 0, T, T);
+            public void attention(String name, float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows) {
+                TaskKernels.attention(out, outOff, q, qOff, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, p0, kvRows, kvRows);
             }
-            public void attentionBackwardQuery(String name, float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T) {
-                TaskKernels.attentionBackwardQuery(dq, dScores, dOut, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, 0, T, T);
+            public void attentionBackwardQuery(String name, float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows) {
+                TaskKernels.attentionBackwardQuery(dq, dScores, dOut, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, p0, kvRows, kvRows);
             }
-            public void attentionBackwardKeyValue(String name, float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T) {
-                TaskKernels.attentionBackwardKeyValue(dk, dv, dScores, dOut, q, qOff, att, attOff, batch, nHeads, nKv, hd, T, 0, T, T);
+            public void attentionBackwardKeyValue(String name, float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows) {
+                TaskKernels.attentionBackwardKeyValue(dk, dv, dScores, dOut, q, qOff, att, attOff, batch, nHeads, nKv, hd, T, p0, kvRows, kvRows);
+            }
+            public void prefixRows(String name, float[] kAll, float[] vAll, int allOff, float[] k, float[] v, int kvOff, float[] table, int layer, int width, int batch, int P, int T, int kvDim) {
+                TaskKernels.prefixRows(kAll, vAll, allOff, k, v, kvOff, table, layer, width, batch, P, T, kvDim);
+            }
+            public void prefixRowsBackward(String name, float[] dk, float[] dv, float[] dkAll, float[] dvAll, int batch, int P, int T, int kvDim) {
+                TaskKernels.prefixRowsBackward(dk, dv, dkAll, dvAll, batch, P, T, kvDim);
+            }
+            public void prefixTableBackward(String name, float[] dTable, float[] dkAll, float[] dvAll, int layer, int width, int batch, int P, int T, int kvDim) {
+                TaskKernels.prefixTableBackward(dTable, dkAll, dvAll, layer, width, batch, P, T, kvDim);
             }
             public void swiglu(String name, float[] out, int outOff, float[] gate, int gateOff, float[] up, int upOff, int n) {
                 TaskKernels.swiglu(out, outOff, gate, gateOff, up, upOff, n);
@@ -139,20 +151,29 @@ public interface Ops {
             public void rmsnormBackwardInput(String name, float[] dx, float[] dOut, float[] x, int xOff, float[] w, int wOff, float[] rstd, int rstdOff, int n, int dim) {
                 g.task(id(name), TaskKernels::rmsnormBackwardInput, dx, dOut, x, xOff, w, wOff, rstd, rstdOff, n, dim);
             }
-            public void rope(String name, float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int period) {
-                g.task(id(name), TaskKernels::rope, x, xOff, cos, sin, n, heads, hd, 0, period);
+            public void rope(String name, float[] x, int xOff, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+                g.task(id(name), TaskKernels::rope, x, xOff, cos, sin, n, heads, hd, pos0, period);
             }
-            public void ropeBackward(String name, float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int period) {
-                g.task(id(name), TaskKernels::ropeBackward, dx, cos, sin, n, heads, hd, 0, period);
+            public void ropeBackward(String name, float[] dx, float[] cos, float[] sin, int n, int heads, int hd, int pos0, int period) {
+                g.task(id(name), TaskKernels::ropeBackward, dx, cos, sin, n, heads, hd, pos0, period);
             }
-            public void attention(String name, float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T) {
-                g.task(id(name), TaskKernels::attention, out, outOff, q, qOff, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, 0, T, T);
+            public void attention(String name, float[] out, int outOff, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows) {
+                g.task(id(name), TaskKernels::attention, out, outOff, q, qOff, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, p0, kvRows, kvRows);
             }
-            public void attentionBackwardQuery(String name, float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T) {
-                g.task(id(name), TaskKernels::attentionBackwardQuery, dq, dScores, dOut, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, 0, T, T);
+            public void attentionBackwardQuery(String name, float[] dq, float[] dScores, float[] dOut, float[] k, int kOff, float[] v, int vOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows) {
+                g.task(id(name), TaskKernels::attentionBackwardQuery, dq, dScores, dOut, k, kOff, v, vOff, att, attOff, batch, nHeads, nKv, hd, T, p0, kvRows, kvRows);
             }
-            public void attentionBackwardKeyValue(String name, float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T) {
-                g.task(id(name), TaskKernels::attentionBackwardKeyValue, dk, dv, dScores, dOut, q, qOff, att, attOff, batch, nHeads, nKv, hd, T, 0, T, T);
+            public void attentionBackwardKeyValue(String name, float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, int qOff, float[] att, int attOff, int batch, int nHeads, int nKv, int hd, int T, int p0, int kvRows) {
+                g.task(id(name), TaskKernels::attentionBackwardKeyValue, dk, dv, dScores, dOut, q, qOff, att, attOff, batch, nHeads, nKv, hd, T, p0, kvRows, kvRows);
+            }
+            public void prefixRows(String name, float[] kAll, float[] vAll, int allOff, float[] k, float[] v, int kvOff, float[] table, int layer, int width, int batch, int P, int T, int kvDim) {
+                g.task(id(name), TaskKernels::prefixRows, kAll, vAll, allOff, k, v, kvOff, table, layer, width, batch, P, T, kvDim);
+            }
+            public void prefixRowsBackward(String name, float[] dk, float[] dv, float[] dkAll, float[] dvAll, int batch, int P, int T, int kvDim) {
+                g.task(id(name), TaskKernels::prefixRowsBackward, dk, dv, dkAll, dvAll, batch, P, T, kvDim);
+            }
+            public void prefixTableBackward(String name, float[] dTable, float[] dkAll, float[] dvAll, int layer, int width, int batch, int P, int T, int kvDim) {
+                g.task(id(name), TaskKernels::prefixTableBackward, dTable, dkAll, dvAll, layer, width, batch, P, T, kvDim);
             }
             public void swiglu(String name, float[] out, int outOff, float[] gate, int gateOff, float[] up, int upOff, int n) {
                 g.task(id(name), TaskKernels::swiglu, out, outOff, gate, gateOff, up, upOff, n);

@@ -267,6 +267,59 @@ public final class TaskKernels {
         }
     }
 
+    // ---- prefix tuning: P key/value rows per layer from a table [P][L·2·kvDim] (row p: K_0, V_0, K_1, V_1, ...) ----
+
+    /**
+     * kAll, vAll [batch][P+T][kvDim] (from allOff) = per sequence layer {@code layer}'s P prefix rows of the table
+     * (width floats a row), then the sequence's own rows of k, v [batch][T][kvDim] (from kvOff).
+     */
+    public static void prefixRows(float[] kAll, float[] vAll, int allOff, float[] k, float[] v, int kvOff, float[] table,
+                                  int layer, int width, int batch, int P, int T, int kvDim) {
+        int rows = P + T;
+        for (@Parallel int i = 0; i < batch * rows; i++) {
+            for (@Parallel int c = 0; c < kvDim; c++) {
+                int b = i / rows, t = i % rows;
+                float kx, vx;
+                if (t < P) {
+                    kx = table[t * width + layer * 2 * kvDim + c];
+                    vx = table[t * width + layer * 2 * kvDim + kvDim + c];
+                } else {
+                    kx = k[kvOff + (b * T + t - P) * kvDim + c];
+                    vx = v[kvOff + (b * T + t - P) * kvDim + c];
+                }
+                kAll[allOff + i * kvDim + c] = kx;
+                vAll[allOff + i * kvDim + c] = vx;
+            }
+        }
+    }
+
+    /** dk, dv [batch][T][kvDim] = the sequences' own rows of dkAll, dvAll [batch][P+T][kvDim] (written, not added). */
+    public static void prefixRowsBackward(float[] dk, float[] dv, float[] dkAll, float[] dvAll, int batch, int P, int T,
+                                          int kvDim) {
+        for (@Parallel int i = 0; i < batch * T * kvDim; i++) {
+            int b = i / (T * kvDim), src = (b * (P + T) + P) * kvDim + i % (T * kvDim);
+            dk[i] = dkAll[src];
+            dv[i] = dvAll[src];
+        }
+    }
+
+    /**
+     * dTable (layer {@code layer}'s K and V columns of rows 0..P) += the prefix rows of dkAll, dvAll
+     * [batch][P+T][kvDim] summed over the batch; one thread per table element, the loop over b inside it.
+     */
+    public static void prefixTableBackward(float[] dTable, float[] dkAll, float[] dvAll, int layer, int width, int batch,
+                                           int P, int T, int kvDim) {
+        for (@Parallel int e = 0; e < P * 2 * kvDim; e++) {
+            int p = e / (2 * kvDim), j = e % (2 * kvDim), c = j % kvDim;
+            float s = 0f;
+            for (int b = 0; b < batch; b++) {
+                int src = (b * (P + T) + p) * kvDim + c;
+                s += j < kvDim ? dkAll[src] : dvAll[src];
+            }
+            dTable[p * width + layer * 2 * kvDim + j] += s;
+        }
+    }
+
     /**
      * Reads and writes back one element of each array: a task that makes TornadoVM copy the arrays to
      * the device (a graph moves only what its tasks use), for the graph that uploads resident buffers.
