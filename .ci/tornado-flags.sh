@@ -7,7 +7,7 @@
 set -euo pipefail
 : "${TORNADOVM_HOME:?set TORNADOVM_HOME to an installed TornadoVM SDK}"
 : "${JAVA_HOME:?set JAVA_HOME to the JDK 25 that runs TornadoVM}"
-flags=$("$TORNADOVM_HOME/bin/tornado" --printJavaFlags 2>/dev/null | head -n 1)
+flags=$("$TORNADOVM_HOME/bin/tornado" --printJavaFlags 2>/dev/null | sed -n 1p)  # sed, not head: no SIGPIPE under pipefail
 set -- $flags
 shift # the java executable
 for f in "$@"; do
