@@ -2,6 +2,7 @@ package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
 import dev.peft4j.api.io.DType;
+import dev.peft4j.kernels.DeviceStep;
 import dev.peft4j.models.data.ExampleLoader;
 import dev.peft4j.models.data.PreparedDataset;
 import dev.peft4j.models.data.WindowLoader;
@@ -43,6 +44,12 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print one JSON object with the results as the last line.")
     boolean json;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "auto|cpu|tornado[:N]",
+            description = {"Where the training steps run: cpu (default); tornado[:N], TornadoVM device N (LoRA on the linears of every layer, "
+                    + "prefix tuning without projection, LLaMA-Adapter, any combination; needs the TornadoVM build and runtime); "
+                    + "auto: tornado:0 when it can run this composition, else cpu. Validation runs on the CPU."})
+    String device = "cpu";
 
     @Override
     public Integer call() throws IOException {
@@ -97,9 +104,19 @@ final class FinetuneCommand implements Callable<Integer> {
             if (!quiet) out.printf("resumed from %s at step %d%n", existing, run.step());
         }
         long trainable = peft.trainableParameters().stream().mapToLong(p -> p.size()).sum();
+        DeviceStep onDevice = openDevice(out, quiet, peft, micro, seqLen);
+        if (onDevice != null) {
+            try {
+                run.onDevice(onDevice);
+            } catch (RuntimeException e) {
+                onDevice.close();
+                throw e;
+            }
+        }
         if (!quiet) {
-            out.printf("training %s: %,d trainable parameters, %d x %d tokens per micro-batch, %d micro-batches per step, %d steps%n",
-                    String.join("+", peft.adapters().keySet()), trainable, micro, seqLen, accumulation, train.steps);
+            out.printf("training %s: %,d trainable parameters, %d x %d tokens per micro-batch, %d micro-batches per step, %d steps%s%n",
+                    String.join("+", peft.adapters().keySet()), trainable, micro, seqLen, accumulation, train.steps,
+                    onDevice == null ? "" : ", on " + onDevice.device());
         }
         CountDownLatch finished = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
@@ -116,6 +133,7 @@ final class FinetuneCommand implements Callable<Integer> {
         try {
             last = run.run();
         } finally {
+            if (onDevice != null) onDevice.close();
             finished.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -129,6 +147,24 @@ final class FinetuneCommand implements Callable<Integer> {
                 .put("peak_rss_bytes", Report.peakRssBytes());
         if (last != null) report.put("val_loss", last.loss()).put("val_perplexity", last.perplexity());
         return new Result(run, last, report);
+    }
+
+    /**
+     * The device step --device asks for, or null for the CPU. {@code auto} takes TornadoVM device 0 when the runtime is
+     * there and the composition has a device form, and says why not when it falls back; {@code tornado[:N]} fails then.
+     */
+    private DeviceStep openDevice(PrintWriter out, boolean quiet, PeftModel peft, int micro, int seqLen) {
+        java.util.Optional<TornadoDevice> chosen = TornadoDevice.choose(device, quiet ? null : out);
+        if (chosen.isEmpty()) return null;
+        if (device.equals("auto")) {
+            String why = DeviceTraining.unsupported(peft);
+            if (why != null) {
+                if (!quiet) out.println("device: auto -> cpu (" + why + " has no device form)");
+                return null;
+            }
+        }
+        if (!quiet) out.printf("device: %s, uploading the model%n", chosen.get().describe());
+        return DeviceTraining.open(chosen.get(), peft, micro, seqLen);
     }
 
     /** Positions per row for instruction data: every example, train or validation, fits (inputs are one shorter). */

@@ -1,12 +1,13 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.kernels.DeviceStep;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.util.function.ToDoubleBiFunction;
 
 /**
- * The {@code --device} choice of {@code bench train}: {@code cpu}, {@code tornado[:N]} or {@code auto}.
+ * The {@code --device} choice of {@code finetune} and {@code bench train}: {@code cpu}, {@code tornado[:N]} or {@code auto}.
  * TornadoVM's backend is reached by reflection through {@code dev.peft4j.kernels.tornado.CliBridge},
  * a class only the {@code tornado} build profile compiles, so that the default build (and a JVM
  * without TornadoVM's flags) runs unchanged and {@code tornado} fails with a clear reason.
@@ -42,9 +43,19 @@ record TornadoDevice(int index) {
         }
     }
 
+    /** The device form of the step run as plain Java: a check that needs the TornadoVM build but no device. */
+    static final TornadoDevice JAVA_FORM = new TornadoDevice(-1);
+
     /** "backend / platform / device". */
     String describe() {
-        return (String) call("describe", index);
+        return index < 0 ? "Java (the device form run as plain Java)" : (String) call("describe", index);
+    }
+
+    /** A training step for a run (see CliBridge.openTrainer and {@link DeviceTraining#open}): close it after use. */
+    DeviceStep openTrainer(int[] shape, float eps, double[] invFreq, int rank, float scaling, java.util.List<String> loraModules,
+                           int adapterLen, int adapterStart, int prefixLen, float[][] frozen) {
+        return (DeviceStep) call("openTrainer", shape, eps, invFreq, rank, scaling, loraModules, adapterLen, adapterStart, prefixLen,
+                frozen, index);
     }
 
     /** A LoRA step on a random model of the given shape (see CliBridge.openLora): close it after use. */

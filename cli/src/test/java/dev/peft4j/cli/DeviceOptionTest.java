@@ -5,11 +5,19 @@ import static dev.peft4j.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.peft4j.api.io.DType;
+import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.io.CheckpointFormat;
+import dev.peft4j.models.io.Checkpoints;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code bench train --device} in the default build, which has no TornadoVM backend: tornado fails
- * with the reason, auto falls back to the CPU and says so, a bad value is a user error.
+ * {@code bench train --device} and {@code finetune --device} in the default build, which has no TornadoVM
+ * backend: tornado fails with the reason, auto falls back to the CPU and says so, a bad value is a user error.
  */
 class DeviceOptionTest {
     @Test
@@ -31,5 +39,27 @@ class DeviceOptionTest {
     @Test
     void unknownDeviceIsAUserError() {
         assertUserError(run("bench", "train", "--device", "gpu"), "--device: unknown device 'gpu' (expected auto, cpu, tornado or tornado:N)");
+    }
+
+    @Test
+    void finetuneOnTornadoWithoutTheBackendFailsBeforeTrainingAndAutoTrainsOnTheCpu(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("base");
+        Checkpoints.save(LlamaWeights.random(LlamaConfig.of(16, 32, 2, 2, 1, 259, 256, false), 3, 0.1f), model, CheckpointFormat.HF, DType.F32, 0);
+        Files.writeString(model.resolve(ModelOptions.BYTE_MARKER), "");
+        StringBuilder json = new StringBuilder("[");
+        for (int i = 0; i < 6; i++) json.append(String.format("{\"instruction\":\"Say %d.\",\"input\":\"\",\"output\":\"%d\"},", i, i));
+        Path data = dir.resolve("data.json");
+        Files.writeString(data, json.substring(0, json.length() - 1) + "]");
+        String[] args = {"finetune", "--model", model.toString(), "--data", data.toString(), "--val-size", "2", "--method", "lora+prefix",
+                "--steps", "2", "--micro-batch-size", "2", "--batch-size", "2", "--device", "tornado", "--out", dir.resolve("a").toString()};
+        assertUserError(run(args), "TornadoVM is not available: ");
+        assertTrue(!Files.exists(dir.resolve("a/checkpoint")), "nothing trained");
+
+        args[args.length - 3] = "auto";
+        args[args.length - 1] = dir.resolve("b").toString();
+        CliTest.Run r = run(args);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("device: auto -> cpu (TornadoVM is not available: "), r.out());
+        assertTrue(Files.exists(dir.resolve("b/adapter/lora/adapter_model.safetensors")), r.out());
     }
 }

@@ -161,6 +161,26 @@ class TaskKernelsDeviceTest {
         check("cross_entropy.grad", logits, expectedGrad, TOL);
     }
 
+    /** The gradient norm's device pass (chunks of uneven length: 1000 over 64 parts) and the flagged clearing of gradients. */
+    @Test
+    void sumOfSquaresByChunksAndClearingByFlag() {
+        int n = 1000, parts = 64;
+        float[] x = random(rnd, n, 1), partial = new float[2 + parts];
+        run("grad_norm", of(x, partial), of(partial), g -> g.task("sum_of_squares", TaskKernels::sumOfSquares, partial, 2, x, n, parts));
+        double total = 0, expected = 0;
+        for (float p : partial) total += p;
+        for (float v : x) expected += (double) v * v;
+        check("sum_of_squares", new float[]{(float) total}, new float[]{(float) expected}, 1e-6);
+        check("sum_of_squares.offset", new float[]{partial[0], partial[1]}, new float[]{0, 0}, 0);
+
+        float[] keep = x.clone(), clear = x.clone(), no = {0f}, yes = {1f};
+        run("zero_if", of(keep, clear, no, yes), of(keep, clear), g -> g
+                .task("keep", TaskKernels::zeroIf, keep, no, n)
+                .task("clear", TaskKernels::zeroIf, clear, yes, n));
+        check("zero_if.flag_0", keep, x, 0);
+        check("zero_if.flag_1", clear, new float[n], 0);
+    }
+
     /** Two steps through one execution plan: the per-step hyper-parameters travel in their array. */
     @Test
     void adamWTwoStepsThroughOnePlan() throws Exception {

@@ -1,6 +1,10 @@
 package dev.peft4j.kernels.tornado;
 
+import dev.peft4j.kernels.DeviceStep;
 import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
 import java.util.function.ToDoubleBiFunction;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 
@@ -32,6 +36,36 @@ public final class CliBridge {
                 shape[8], alpha, 1e-5f, 10000);
         TornadoDevice d = TornadoBackend.device(device);
         return new Session(LoraStep.onDevice(s, LoraStep.Weights.random(s, seed), seed + 1, d), s.n(), lr);
+    }
+
+    /**
+     * Opens a training step ({@link LoraStep#forTraining}) for a run: LoRA of the given rank and scaling on the named
+     * linears of every layer ({@code q_proj} ... {@code down_proj}; none: no LoRA), a LLaMA-Adapter of adapterLen
+     * prompt rows from adapterStart (adapterLen 0: none) and prefix tuning of prefixLen rows (0: none).
+     *
+     * @param shape  dim, layers, heads, kvHeads, hidden, vocab, batch, seq
+     * @param frozen the base weights packed per kind, nn.Linear layout: embed, attnNorm, wq, wk, wv, wo, ffnNorm,
+     *               wGate, wUp, wDown, finalNorm, head (12 arrays; no array twice)
+     * @param device the TornadoVM device index; -1 runs the device form as plain Java (a check)
+     */
+    public static DeviceStep openTrainer(int[] shape, float eps, double[] invFreq, int rank, float scaling, List<String> loraModules,
+                                         int adapterLen, int adapterStart, int prefixLen, float[][] frozen, int device) {
+        if (shape.length != 8) throw new IllegalArgumentException("shape has 8 numbers, got " + shape.length);
+        if (frozen.length != 12) throw new IllegalArgumentException("12 frozen weight arrays, got " + frozen.length);
+        LoraStep.Shape s = new LoraStep.Shape(shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6], shape[7],
+                Math.max(1, rank), scaling * Math.max(1, rank), eps, 10000);
+        EnumSet<LoraStep.Site> sites = EnumSet.noneOf(LoraStep.Site.class);
+        for (String module : loraModules) {
+            try {
+                sites.add(LoraStep.Site.valueOf(module.replaceFirst("_proj$", "").toUpperCase(Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("LoRA on " + module + " has no device form (q_proj ... down_proj do)");
+            }
+        }
+        LoraStep.Weights w = new LoraStep.Weights(frozen[0], frozen[1], frozen[2], frozen[3], frozen[4], frozen[5], frozen[6],
+                frozen[7], frozen[8], frozen[9], frozen[10], frozen[11]);
+        return LoraStep.forTraining(s, w, sites, adapterLen > 0 ? new LoraStep.LlamaAdapter(adapterLen, adapterStart) : null,
+                prefixLen > 0 ? new LoraStep.Prefix(prefixLen) : null, invFreq, device < 0 ? null : TornadoBackend.device(device));
     }
 
     private record Session(LoraStep step, int n, float lr) implements AutoCloseable, ToDoubleBiFunction<int[], int[]> {

@@ -1,10 +1,13 @@
 package dev.peft4j.kernels.tornado;
 
+import dev.peft4j.kernels.DeviceStep;
 import dev.peft4j.kernels.Rope;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
@@ -59,7 +62,7 @@ import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
  * rows' dK, dV over the batch into the table's gradient (one thread per table element), and the table takes AdamW
  * with the rest ({@value #PREFIX_BUFFERS} more resident buffers).
  */
-public final class LoraStep implements AutoCloseable {
+public final class LoraStep implements DeviceStep {
     /** The TornadoVM bytecode buffer per graph, in bytes, that this class asks for (see above). */
     public static final int BYTECODE_SIZE = 1 << 18;
 
@@ -71,6 +74,9 @@ public final class LoraStep implements AutoCloseable {
 
     /** How many resident buffers prefix tuning adds. */
     public static final int PREFIX_BUFFERS = 8;
+
+    /** Chunks per trainable buffer in the gradient norm's device pass. */
+    private static final int NORM_PARTS = 1024;
 
     static {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) {
@@ -107,6 +113,9 @@ public final class LoraStep implements AutoCloseable {
 
         /** The Hugging Face module name ({@code q_proj}, ..., {@code down_proj}). */
         public String module() { return name().toLowerCase(java.util.Locale.ROOT) + "_proj"; }
+
+        /** The Hugging Face block the module sits in: {@code self_attn} or {@code mlp}. */
+        public String block() { return ordinal() <= O.ordinal() ? "self_attn" : "mlp"; }
     }
 
     /** LoRA on q and v, the step's default. */
@@ -190,7 +199,10 @@ public final class LoraStep implements AutoCloseable {
     private final List<float[]> resident = new ArrayList<>();  // on the device for the plan's lifetime
     private final List<Stage> stages = new ArrayList<>();      // in step order
     private final TornadoExecutionPlan plan;                   // null when running in Java
+    private final TornadoDevice device;                        // null when running in Java
     private TornadoExecutionResult lastUpdate;                 // the AdamW graph's last execution
+    private boolean started;                                   // the first forward ran (and uploaded everything)
+    private boolean hostStale;                                 // the device has values the host arrays lack
 
     // ---- trainable LoRA state: per layer, per site in Site order, A [rank][in] then B [out][rank] ----
     private final Site[] sites;                      // the linears that carry LoRA, in Site order
@@ -217,6 +229,8 @@ public final class LoraStep implements AutoCloseable {
     private final int[] tokens, targets;            // [N]
     private final float[] lossWeights;              // [N] 0 masks a token
     private final float[] ceScale = new float[1];   // 1 / Σ lossWeights
+    private final float[] fresh = new float[1];     // 1: this micro-batch starts an optimizer step (clears gradients)
+    private final float[] gradSq = new float[3 * NORM_PARTS]; // Σ g² per chunk of the LoRA, adapter, prefix gradients
     private final float[] hyper = new float[TaskKernels.HYPER_SIZE];
     private final float[] losses;                   // [N] per-token cross-entropy
     private int t;                                  // AdamW step count
@@ -239,9 +253,13 @@ public final class LoraStep implements AutoCloseable {
     private final float[] dz;                       // [N][rank]
     private final float[] dyS;                      // [N][max out] a LoRA site's output gradient times its scaling
 
+    // ---- the trainable tensors by their PEFT names, for DeviceStep's read and write ----
+    private record Slot(float[] w, float[] g, float[] m, float[] v, int off, int len) {}
+    private final Map<String, Slot> slots = new LinkedHashMap<>();
+
     private LoraStep(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
-                     TornadoDevice device) {
-        if (loraSites.isEmpty()) throw new IllegalArgumentException("LoRA needs at least one linear");
+                     double[] invFreqs, TornadoDevice device) {
+        if (loraSites.isEmpty() && adapter == null && prefix == null) throw new IllegalArgumentException("the step trains nothing");
         if (prefix != null && prefix.len() < 1) throw new IllegalArgumentException("prefix " + prefix + " has no rows");
         if (adapter != null && (adapter.len() < 1 || adapter.startLayer() < 0 || adapter.startLayer() >= s.layers())) {
             throw new IllegalArgumentException("adapter " + adapter + " does not fit " + s.layers() + " layers");
@@ -253,7 +271,8 @@ public final class LoraStep implements AutoCloseable {
         int L = s.layers(), d = s.dim(), kv = s.kvDim(), h = s.hidden(), r = s.rank(), n = s.n();
         this.P = prefix == null ? 0 : prefix.len();
         int hd = s.hd(), T = s.seq(), B = s.batch(), attSize = B * s.heads() * T * (P + T);
-        sites = EnumSet.copyOf(loraSites).toArray(Site[]::new);
+        this.device = device;
+        sites = loraSites.isEmpty() ? new Site[0] : EnumSet.copyOf(loraSites).toArray(Site[]::new);
         int S = sites.length, maxOut = 0;
         loraBefore = new int[2 * S];
         int per = 0;
@@ -266,7 +285,7 @@ public final class LoraStep implements AutoCloseable {
         }
         loraPerLayer = per;
         SplittableRandom rnd = new SplittableRandom(loraSeed);
-        lora = packed(L, loraPerLayer);
+        lora = packed(L, loraPerLayer, 1); // one float (never read) when no linear carries LoRA: a device buffer is not empty
         for (int l = 0; l < L; l++) {
             // per layer all A, then all B (B is zero in LoRA's init; small random values here so that every
             // gradient path is exercised)
@@ -279,7 +298,7 @@ public final class LoraStep implements AutoCloseable {
                 System.arraycopy(uniform(rnd, out * r, 100.0 * r), 0, lora, loraOffset(l, 2 * i + 1), out * r);
             }
         }
-        gLora = packed(L, loraPerLayer); mLora = packed(L, loraPerLayer); vLora = packed(L, loraPerLayer);
+        gLora = packed(L, loraPerLayer, 1); mLora = packed(L, loraPerLayer, 1); vLora = packed(L, loraPerLayer, 1);
         int A = adapter == null ? 0 : adapter.layers(s), len = adapter == null ? 0 : adapter.len();
         int adPer = adapter == null ? 0 : adapter.perLayer(s);
         ad = packed(A, adPer); gAd = packed(A, adPer); mAd = packed(A, adPer); vAd = packed(A, adPer);
@@ -299,6 +318,10 @@ public final class LoraStep implements AutoCloseable {
 
         double[] invFreq = new double[hd / 2];
         for (int j = 0; j < hd / 2; j++) invFreq[j] = Math.pow(s.ropeTheta(), -2.0 * j / hd);
+        if (invFreqs != null) {
+            if (invFreqs.length != hd / 2) throw new IllegalArgumentException(invFreqs.length + " RoPE frequencies for head width " + hd);
+            invFreq = invFreqs.clone();
+        }
         cos = new float[(P + T) * hd / 2]; sin = new float[(P + T) * hd / 2];
         Rope.tables(cos, sin, invFreq, P + T);
 
@@ -306,14 +329,14 @@ public final class LoraStep implements AutoCloseable {
         xb = packed(L, n * d); xMid = packed(L, n * d); xb2 = packed(L, n * d);
         rstd1 = packed(L, n); rstd2 = packed(L, n);
         q = packed(L, n * d); k = packed(L, n * kv); v = packed(L, n * kv);
-        z = packed(L, S * n * r);
+        z = packed(L, S * n * r, 1);
         att = packed(L, attSize); attOut = packed(L, n * d);
         gate = packed(L, n * h); up = packed(L, n * h); act = packed(L, n * h);
         rstdF = new float[n]; xbF = new float[n * d]; logits = new float[Math.multiplyExact(n, s.vocab())];
-        tmp = new float[n * d]; loraY = new float[n * maxOut];
+        tmp = new float[n * d]; loraY = new float[Math.max(1, n * maxOut)];
         dx = new float[n * d]; dxb = new float[n * d]; dAttOut = new float[n * d]; dq = new float[n * d];
         dk = new float[n * kv]; dv = new float[n * kv]; dScores = new float[attSize];
-        dAct = new float[n * h]; dGate = new float[n * h]; dUp = new float[n * h]; dz = new float[n * r]; dyS = new float[n * maxOut];
+        dAct = new float[n * h]; dGate = new float[n * h]; dUp = new float[n * h]; dz = new float[n * r]; dyS = new float[Math.max(1, n * maxOut)];
 
         resident.addAll(List.of(w.embed(), w.attnNorm(), w.wq(), w.wk(), w.wv(), w.wo(), w.ffnNorm(), w.wGate(), w.wUp(),
                 w.wDown(), w.finalNorm(), w.head(), lora, gLora, mLora, vLora, cos, sin,
@@ -333,7 +356,21 @@ public final class LoraStep implements AutoCloseable {
             int layer = l;
             stages.add(new Stage("layer_" + l + ".bwd", o -> layerBackward(o, layer)));
         }
+        stages.add(new Stage("grad_norm", this::gradNorm));
         stages.add(new Stage("adamw", this::update));
+        for (int l = 0; l < L; l++) {
+            for (int i = 0; i < S; i++) {
+                String base = "base_model.model.model.layers." + l + "." + sites[i].block() + "." + sites[i].module();
+                slots.put(base + ".lora_A.weight", new Slot(lora, gLora, mLora, vLora, loraOffset(l, 2 * i), r * sites[i].in(s)));
+                slots.put(base + ".lora_B.weight", new Slot(lora, gLora, mLora, vLora, loraOffset(l, 2 * i + 1), sites[i].out(s) * r));
+            }
+        }
+        for (int a = 0; a < A; a++) {
+            String base = "base_model.model.model.layers." + (adapter.startLayer() + a) + ".self_attn.";
+            slots.put(base + "adaption_prompt", new Slot(ad, gAd, mAd, vAd, a * adPer, len * d));
+            slots.put(base + "adaption_gate", new Slot(ad, gAd, mAd, vAd, a * adPer + len * d, s.heads()));
+        }
+        if (P > 0) slots.put("prompt_embeddings", new Slot(pre, gPre, mPre, vPre, 0, pre.length));
         plan = device == null ? null : devicePlan(device);
     }
 
@@ -374,7 +411,9 @@ public final class LoraStep implements AutoCloseable {
         for (Stage stage : stages) {
             TaskGraph g = new TaskGraph(Ops.id(stage.name())).consumeFromDevice(previous, all);
             if (stage.name().equals("embed")) {
-                g.consumeFromDevice("adamw", all).transferToDevice(DataTransferMode.EVERY_EXECUTION, tokens);
+                // after the upload, after an update, or (accumulating) after the previous micro-batch's backward;
+                // TornadoVM hands the buffers over from whichever graph ran last
+                g.consumeFromDevice("adamw", all).transferToDevice(DataTransferMode.EVERY_EXECUTION, tokens, fresh);
             }
             if (stage.name().equals("head")) {
                 g.transferToDevice(DataTransferMode.EVERY_EXECUTION, targets, lossWeights, ceScale);
@@ -382,35 +421,35 @@ public final class LoraStep implements AutoCloseable {
             if (stage.name().equals("adamw")) g.transferToDevice(DataTransferMode.EVERY_EXECUTION, hyper);
             stage.ops().accept(Ops.graph(g));
             if (stage.name().equals("head")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, losses);
-            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora);
-            if (stage.name().equals("adamw") && adapter != null) g.transferToHost(DataTransferMode.UNDER_DEMAND, ad, gAd);
-            if (stage.name().equals("adamw") && P > 0) g.transferToHost(DataTransferMode.UNDER_DEMAND, pre, gPre);
+            if (stage.name().equals("grad_norm")) g.transferToHost(DataTransferMode.EVERY_EXECUTION, gradSq);
+            if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora, mLora, vLora);
+            if (stage.name().equals("adamw") && adapter != null) g.transferToHost(DataTransferMode.UNDER_DEMAND, ad, gAd, mAd, vAd);
+            if (stage.name().equals("adamw") && P > 0) g.transferToHost(DataTransferMode.UNDER_DEMAND, pre, gPre, mPre, vPre);
             graphs.add(g.persistOnDevice(all).snapshot());
             previous = g.getTaskGraphName();
         }
-        TornadoExecutionPlan p = new TornadoExecutionPlan(graphs.toArray(ImmutableTaskGraph[]::new)).withDevice(device);
-        p.withGraph(0).execute();
-        return p;
+        // graph 0 (the upload) runs before the first step, so that DeviceStep.write can set the starting values
+        return new TornadoExecutionPlan(graphs.toArray(ImmutableTaskGraph[]::new)).withDevice(device);
     }
 
     /** A step (LoRA on q and v) that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, QV, null, null, device);
+        return new LoraStep(s, w, loraSeed, QV, null, null, null, device);
     }
 
     /** The same step as plain Java (each op runs when the step runs). */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed) {
-        return new LoraStep(s, w, loraSeed, QV, null, null, null);
+        return new LoraStep(s, w, loraSeed, QV, null, null, null, null);
     }
 
     /** A step that also trains a LLaMA-Adapter, as TaskGraphs on the device (seeded with the LoRA state). */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, QV, adapter, null, device);
+        return new LoraStep(s, w, loraSeed, QV, adapter, null, null, device);
     }
 
     /** A step that also trains a LLaMA-Adapter, as plain Java. */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed, LlamaAdapter adapter) {
-        return new LoraStep(s, w, loraSeed, QV, adapter, null, null);
+        return new LoraStep(s, w, loraSeed, QV, adapter, null, null, null);
     }
 
     /**
@@ -419,7 +458,17 @@ public final class LoraStep implements AutoCloseable {
      */
     public static LoraStep of(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
                               TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, loraSites, adapter, prefix, device);
+        return new LoraStep(s, w, loraSeed, loraSites, adapter, prefix, null, device);
+    }
+
+    /**
+     * A step for a training run ({@link DeviceStep}): LoRA on the given linears of every layer (possibly none), an
+     * optional LLaMA-Adapter and optional prefix tuning, RoPE at the given inverse frequencies [hd/2] (the model's,
+     * scaling included). Its tensors start random: {@link #write} the run's values before the first step.
+     */
+    public static LoraStep forTraining(Shape s, Weights w, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
+                                       double[] invFreqs, TornadoDevice device) {
+        return new LoraStep(s, w, 0, loraSites, adapter, prefix, invFreqs, device);
     }
 
     /** The linears that carry LoRA, in the order of {@link #fetchLora}'s pairs. */
@@ -434,9 +483,9 @@ public final class LoraStep implements AutoCloseable {
 
     /** Clears the LoRA gradients; embeds the batch into layer 0's input. */
     private void embedForward(Ops o) {
-        o.zero("lora.zero_grad", gLora, gLora.length);
-        if (adapter != null) o.zero("adapter.zero_grad", gAd, gAd.length);
-        if (P > 0) o.zero("prefix.zero_grad", gPre, gPre.length);
+        if (sites.length > 0) o.zeroIf("lora.zero_grad", gLora, fresh, gLora.length);
+        if (adapter != null) o.zeroIf("adapter.zero_grad", gAd, fresh, gAd.length);
+        if (P > 0) o.zeroIf("prefix.zero_grad", gPre, fresh, gPre.length);
         o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
     }
 
@@ -542,9 +591,16 @@ public final class LoraStep implements AutoCloseable {
         o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d);
     }
 
-    /** AdamW on all LoRA matrices at once (they are one packed array). */
+    /** Σ g² per chunk of each trainable buffer, for the global gradient norm (the host adds the chunks). */
+    private void gradNorm(Ops o) {
+        if (sites.length > 0) o.sumOfSquares("lora.grad_norm", gradSq, 0, gLora, gLora.length, NORM_PARTS);
+        if (adapter != null) o.sumOfSquares("adapter.grad_norm", gradSq, NORM_PARTS, gAd, gAd.length, NORM_PARTS);
+        if (P > 0) o.sumOfSquares("prefix.grad_norm", gradSq, 2 * NORM_PARTS, gPre, gPre.length, NORM_PARTS);
+    }
+
+    /** AdamW on all LoRA matrices at once (they are one packed array), then the adapter and the prefix table. */
     private void update(Ops o) {
-        o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
+        if (sites.length > 0) o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
         if (adapter != null) o.adamW("adapter.adamw", ad, gAd, mAd, vAd, hyper, ad.length);
         if (P > 0) o.adamW("prefix.adamw", pre, gPre, mPre, vPre, hyper, pre.length);
     }
@@ -608,38 +664,128 @@ public final class LoraStep implements AutoCloseable {
     }
 
     /**
-     * Runs one step on the batch (tokens, next-token targets, loss weights [N]) with AdamW at rate lr;
-     * returns the weighted mean loss before the update.
+     * Runs one step on the batch (tokens, next-token targets, loss weights [N]) with AdamW at rate lr (no decay, no
+     * clipping); returns the weighted mean loss before the update.
      */
     public double step(int[] batchTokens, int[] batchTargets, float[] batchWeights, float lr) {
+        double loss = forwardBackward(batchTokens, batchTargets, batchWeights, true);
+        update(1f, lr, 0.9f, 0.999f, 1e-8f, 0f, ++t);
+        return loss;
+    }
+
+    @Override
+    public double forwardBackward(int[] batchTokens, int[] batchTargets, float[] batchWeights, boolean firstOfStep) {
+        if (batchTokens.length != tokens.length || batchTargets.length != tokens.length || batchWeights.length != tokens.length) {
+            throw new IllegalArgumentException("the step takes " + s.batch() + " x " + s.seq() + " = " + tokens.length + " tokens, targets and weights; got "
+                    + batchTokens.length + ", " + batchTargets.length + ", " + batchWeights.length);
+        }
+        for (int i = 0; i < batchTokens.length; i++) {
+            if (batchTokens[i] < 0 || batchTokens[i] >= s.vocab() || batchTargets[i] < 0 || batchTargets[i] >= s.vocab()) {
+                throw new IllegalArgumentException("token " + batchTokens[i] + " or target " + batchTargets[i] + " at " + i
+                        + " is outside the vocabulary of " + s.vocab());
+            }
+        }
         System.arraycopy(batchTokens, 0, tokens, 0, tokens.length);
         System.arraycopy(batchTargets, 0, targets, 0, targets.length);
         System.arraycopy(batchWeights, 0, lossWeights, 0, lossWeights.length);
         double total = 0;
         for (float x : lossWeights) total += x;
-        ceScale[0] = (float) (1.0 / total);
-        t++;
-        float b1 = 0.9f, b2 = 0.999f;
-        hyper[TaskKernels.GRAD_SCALE] = 1f;
-        hyper[TaskKernels.LR] = lr;
-        hyper[TaskKernels.BETA1] = b1;
-        hyper[TaskKernels.BETA2] = b2;
-        hyper[TaskKernels.EPS] = 1e-8f;
-        hyper[TaskKernels.WEIGHT_DECAY] = 0f;
-        hyper[TaskKernels.BC1] = (float) (1 - Math.pow(b1, t));
-        hyper[TaskKernels.BC2] = (float) (1 - Math.pow(b2, t));
+        ceScale[0] = total > 0 ? (float) (1.0 / total) : 0f;
+        fresh[0] = firstOfStep ? 1f : 0f;
+        int last = stages.size() - 2; // embed .. layer_0.bwd; grad_norm and adamw are separate
         if (plan == null) {
             Ops java = Ops.java();
-            for (Stage stage : stages) stage.ops().accept(java);
+            for (int i = 0; i < last; i++) stages.get(i).ops().accept(java);
         } else {
-            for (int g = 1; g <= stages.size(); g++) {
-                TornadoExecutionResult result = plan.withGraph(g).execute();
-                if (g == stages.size()) lastUpdate = result;
-            }
+            if (!started) plan.withGraph(0).execute();
+            for (int g = 1; g <= last; g++) plan.withGraph(g).execute();
         }
+        started = true;
+        hostStale = true;
+        if (total == 0) return 0;
         double loss = 0;
         for (int i = 0; i < losses.length; i++) loss += (double) losses[i] * lossWeights[i];
         return loss / total;
+    }
+
+    @Override
+    public double gradSumOfSquares() {
+        if (!started) return 0;
+        java.util.Arrays.fill(gradSq, 0f);
+        int g = stages.size() - 1;
+        if (plan == null) stages.get(g - 1).ops().accept(Ops.java());
+        else plan.withGraph(g).execute();
+        double sum = 0;
+        for (float x : gradSq) sum += x;
+        return sum;
+    }
+
+    @Override
+    public void update(float gradScale, float lr, float beta1, float beta2, float eps, float weightDecay, int step) {
+        if (!started) throw new IllegalStateException("update before any forwardBackward");
+        if (step < 1) throw new IllegalArgumentException("AdamW steps count from 1, got " + step);
+        hyper[TaskKernels.GRAD_SCALE] = gradScale;
+        hyper[TaskKernels.LR] = lr;
+        hyper[TaskKernels.BETA1] = beta1;
+        hyper[TaskKernels.BETA2] = beta2;
+        hyper[TaskKernels.EPS] = eps;
+        hyper[TaskKernels.WEIGHT_DECAY] = weightDecay;
+        hyper[TaskKernels.BC1] = (float) (1 - Math.pow(beta1, step));
+        hyper[TaskKernels.BC2] = (float) (1 - Math.pow(beta2, step));
+        if (plan == null) stages.getLast().ops().accept(Ops.java());
+        else lastUpdate = plan.withGraph(stages.size()).execute();
+        hostStale = true;
+    }
+
+    @Override
+    public List<String> tensors() {
+        return List.copyOf(slots.keySet());
+    }
+
+    @Override
+    public int size(String tensor) {
+        return slot(tensor).len();
+    }
+
+    @Override
+    public void write(String tensor, float[] values, float[] m, float[] v) {
+        if (started) throw new IllegalStateException("write after the first step: the device already holds " + tensor);
+        Slot slot = slot(tensor);
+        for (float[] a : new float[][]{values, m, v}) {
+            if (a.length != slot.len()) throw new IllegalArgumentException(tensor + " has " + slot.len() + " floats, got " + a.length);
+        }
+        System.arraycopy(values, 0, slot.w(), slot.off(), slot.len());
+        System.arraycopy(m, 0, slot.m(), slot.off(), slot.len());
+        System.arraycopy(v, 0, slot.v(), slot.off(), slot.len());
+    }
+
+    @Override
+    public void read(String tensor, float[] values, float[] m, float[] v) {
+        Slot slot = slot(tensor);
+        syncToHost();
+        System.arraycopy(slot.w(), slot.off(), values, 0, slot.len());
+        System.arraycopy(slot.m(), slot.off(), m, 0, slot.len());
+        System.arraycopy(slot.v(), slot.off(), v, 0, slot.len());
+    }
+
+    /** Brings the host copies of every trainable buffer (values, gradients, moments) up to date, once per change. */
+    private void syncToHost() {
+        if (!hostStale || lastUpdate == null) return;
+        lastUpdate.transferToHost(lora, gLora, mLora, vLora);
+        if (adapter != null) lastUpdate.transferToHost(ad, gAd, mAd, vAd);
+        if (P > 0) lastUpdate.transferToHost(pre, gPre, mPre, vPre);
+        hostStale = false;
+    }
+
+    private Slot slot(String tensor) {
+        Slot slot = slots.get(tensor);
+        if (slot == null) throw new IllegalArgumentException("the device step has no tensor " + tensor);
+        return slot;
+    }
+
+    @Override
+    public String device() {
+        return device == null ? "Java (the device form run as plain Java)" : TornadoBackend.describe(device);
     }
 
     /**
@@ -647,13 +793,13 @@ public final class LoraStep implements AutoCloseable {
      * {@link #loraSites} order][layer] ([Aq, Bq, Av, Bv] for the default q and v).
      */
     public float[][][] fetchLora() {
-        if (lastUpdate != null) lastUpdate.transferToHost(lora);
+        syncToHost();
         return unpackLora(lora);
     }
 
     /** Copies the last step's LoRA gradients back from the device; returns them like {@link #fetchLora}. */
     public float[][][] fetchLoraGradients() {
-        if (lastUpdate != null) lastUpdate.transferToHost(gLora);
+        syncToHost();
         return unpackLora(gLora);
     }
 
@@ -672,13 +818,13 @@ public final class LoraStep implements AutoCloseable {
 
     /** Copies the adapter back from the device (no-op in Java); returns [prompt [len*dim], gate [heads]][adapted layer]. */
     public float[][][] fetchAdapter() {
-        if (lastUpdate != null) lastUpdate.transferToHost(ad);
+        syncToHost();
         return unpackAdapter(ad);
     }
 
     /** Copies the last step's adapter gradients back; returns [prompt, gate][adapted layer]. */
     public float[][][] fetchAdapterGradients() {
-        if (lastUpdate != null) lastUpdate.transferToHost(gAd);
+        syncToHost();
         return unpackAdapter(gAd);
     }
 
@@ -696,14 +842,14 @@ public final class LoraStep implements AutoCloseable {
     /** Copies the prefix table back from the device (no-op in Java); returns it as [P][layers·2·kvDim]. */
     public float[] fetchPrefix() {
         if (P == 0) throw new IllegalStateException("this step has no prefix tuning");
-        if (lastUpdate != null) lastUpdate.transferToHost(pre);
+        syncToHost();
         return pre.clone();
     }
 
     /** Copies the last step's prefix table gradient back; returns it as [P][layers·2·kvDim]. */
     public float[] fetchPrefixGradient() {
         if (P == 0) throw new IllegalStateException("this step has no prefix tuning");
-        if (lastUpdate != null) lastUpdate.transferToHost(gPre);
+        syncToHost();
         return gPre.clone();
     }
 
@@ -724,6 +870,11 @@ public final class LoraStep implements AutoCloseable {
 
     private static float[] packed(int layers, int size) {
         return new float[Math.multiplyExact(layers, size)];
+    }
+
+    /** Like {@link #packed(int, int)}, at least {@code min} floats long. */
+    private static float[] packed(int layers, int size, int min) {
+        return new float[Math.max(min, Math.multiplyExact(layers, size))];
     }
 
     private static float[] ones(int n) {

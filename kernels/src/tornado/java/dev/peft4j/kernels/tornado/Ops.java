@@ -31,6 +31,8 @@ public interface Ops {
     void addScaled(String name, float[] y, int yOff, float[] x, float s, int n);
     void copy(String name, float[] out, int outOff, float[] x, int xOff, int n);
     void zero(String name, float[] x, int n);
+    void zeroIf(String name, float[] x, float[] flag, int n);
+    void sumOfSquares(String name, float[] partial, int pOff, float[] x, int n, int parts);
     void crossEntropy(String name, float[] logits, int[] targets, float[] weights, float[] losses, float[] scale, int rows, int vocab);
     void adamW(String name, float[] w, float[] grad, float[] m, float[] v, float[] hyper, int n);
     void adapterAttention(String name, float[] out, int outOff, float[] q, int qOff, float[] kp, int kpOff, float[] vp, int vpOff, float[] probs, int pOff, float[] mixed, int mOff, float[] gate, int gOff, int n, int nHeads, int nKv, int hd, int len);
@@ -103,6 +105,12 @@ public interface Ops {
             }
             public void zero(String name, float[] x, int n) {
                 TaskKernels.zero(x, n);
+            }
+            public void zeroIf(String name, float[] x, float[] flag, int n) {
+                TaskKernels.zeroIf(x, flag, n);
+            }
+            public void sumOfSquares(String name, float[] partial, int pOff, float[] x, int n, int parts) {
+                TaskKernels.sumOfSquares(partial, pOff, x, n, parts);
             }
             public void crossEntropy(String name, float[] logits, int[] targets, float[] weights, float[] losses, float[] scale, int rows, int vocab) {
                 TaskKernels.crossEntropy(logits, targets, weights, losses, scale, rows, vocab);
@@ -195,6 +203,12 @@ public interface Ops {
             }
             public void zero(String name, float[] x, int n) {
                 g.task(id(name), TaskKernels::zero, x, n);
+            }
+            public void zeroIf(String name, float[] x, float[] flag, int n) {
+                g.task(id(name), TaskKernels::zeroIf, x, flag, n);
+            }
+            public void sumOfSquares(String name, float[] partial, int pOff, float[] x, int n, int parts) {
+                g.task(id(name), TaskKernels::sumOfSquares, partial, pOff, x, n, parts);
             }
             public void crossEntropy(String name, float[] logits, int[] targets, float[] weights, float[] losses, float[] scale, int rows, int vocab) {
                 g.task(id(name), TaskKernels::crossEntropy, logits, targets, weights, losses, scale, rows, vocab);

@@ -161,6 +161,30 @@ public final class TaskKernels {
         for (@Parallel int i = 0; i < n; i++) x[i] = 0f;
     }
 
+    /**
+     * x [n] = 0 when flag [0] is not 0: the first micro-batch of an optimizer step clears the gradients,
+     * the later ones add to them (the flag travels with the batch).
+     */
+    public static void zeroIf(float[] x, float[] flag, int n) {
+        // x is read as well as written, so that TornadoVM does not take it for an output only
+        for (@Parallel int i = 0; i < n; i++) x[i] = flag[0] != 0f ? 0f : x[i];
+    }
+
+    /**
+     * partial [parts] (from pOff) = Σ x² over each of {@code parts} contiguous chunks of x [n]: the first pass
+     * of the global gradient norm, whose parts the host adds in double.
+     */
+    public static void sumOfSquares(float[] partial, int pOff, float[] x, int n, int parts) {
+        for (@Parallel int p = 0; p < parts; p++) {
+            int chunk = (n + parts - 1) / parts;
+            int from = p * chunk;
+            int to = Math.min(n, from + chunk);
+            float s = 0f;
+            for (int i = from; i < to; i++) s += x[i] * x[i];
+            partial[pOff + p] = s;
+        }
+    }
+
     // ---- LLaMA-Adapter: gated attention over a layer's prompt rows (Kp, Vp [len][kvDim], no mask, no RoPE) ----
 
     /**

@@ -2,6 +2,7 @@ package dev.peft4j.models.train;
 
 import dev.peft4j.api.Parameter;
 import dev.peft4j.kernels.AdamW;
+import dev.peft4j.kernels.DeviceStep;
 import dev.peft4j.kernels.Threads;
 import java.util.List;
 
@@ -44,10 +45,8 @@ public final class AdamWOptimizer {
      * (accumulation), then clipped; returns the gradient norm before clipping. Gradients are zeroed.
      */
     public double step(double lr, int microBatches) {
-        float scale = 1f / microBatches;
-        double norm = gradNorm(scale);
-        double clip = maxGradNorm / (norm + 1e-6); // as torch.nn.utils.clip_grad_norm_
-        if (maxGradNorm > 0 && clip < 1) scale *= (float) clip;
+        double norm = gradNorm(1f / microBatches);
+        float scale = clippedScale(norm, microBatches);
         step++;
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         float s = scale, rate = (float) lr;
@@ -59,6 +58,25 @@ public final class AdamWOptimizer {
             p.zeroGrad();
         }
         return norm;
+    }
+
+    /**
+     * The same update on a {@link DeviceStep} holding these parameters' gradients and moments: the norm from the
+     * device's Σ g², the same averaging and clipping, AdamW there. Returns the gradient norm before clipping.
+     */
+    public double step(DeviceStep device, double lr, int microBatches) {
+        double norm = Math.sqrt(device.gradSumOfSquares()) * (1f / microBatches);
+        step++;
+        device.update(clippedScale(norm, microBatches), (float) lr, beta1, beta2, eps, weightDecay, step);
+        return norm;
+    }
+
+    /** 1 / microBatches, times the clipping factor when the norm is above the limit (as torch's clip_grad_norm_). */
+    private float clippedScale(double norm, int microBatches) {
+        float scale = 1f / microBatches;
+        double clip = maxGradNorm / (norm + 1e-6);
+        if (maxGradNorm > 0 && clip < 1) scale *= (float) clip;
+        return scale;
     }
 
     public int stepCount() { return step; }

@@ -7,6 +7,7 @@ import dev.peft4j.api.UserException;
 import dev.peft4j.api.io.AtomicFiles;
 import dev.peft4j.api.io.DType;
 import dev.peft4j.api.io.Safetensors;
+import dev.peft4j.kernels.DeviceStep;
 import dev.peft4j.models.peft.PeftModel;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -29,6 +30,10 @@ import java.util.stream.Stream;
  * ({@code optimizer.safetensors}) and {@code state.json} (step, data position, the trainer's
  * dropout counter). It is written beside the previous one and swapped in by renames, so a failed
  * write (a full disk) leaves the previous checkpoint whole.
+ *
+ * <p>The steps may run on a device instead ({@link #onDevice}): forward, backward, the gradient norm and AdamW
+ * happen there, and the host's parameters and moments are brought up to date before each validation and
+ * checkpoint and at the end, so both stay exactly as on the CPU path (validation runs on the host).
  */
 public final class TrainingRun {
     /**
@@ -87,6 +92,7 @@ public final class TrainingRun {
     private final List<Parameter> params;
     private int step;
     private volatile boolean stopRequested;
+    private DeviceStep device; // null: steps run on the CPU
 
     public TrainingRun(PeftModel model, LlamaTrainer trainer, BatchSource train, List<Batch> validation, Options options, Path outDir,
                        Listener listener) {
@@ -104,6 +110,35 @@ public final class TrainingRun {
 
     public int step() {
         return step;
+    }
+
+    /**
+     * Runs the steps on {@code device} from now on, starting from the parameters and optimizer moments as they are
+     * (after {@link #resume}, if resuming). The device step must hold exactly this run's trainable parameters, by
+     * name and size; otherwise a UserException names the first that differs. The caller closes the step.
+     */
+    public void onDevice(DeviceStep device) {
+        java.util.Set<String> theirs = new java.util.LinkedHashSet<>(device.tensors());
+        float[][] m = optimizer.firstMoments(), v = optimizer.secondMoments();
+        for (Parameter p : params) {
+            if (!theirs.remove(p.name())) {
+                throw new UserException("--device: the device step cannot train " + p.name()
+                        + " (its methods have no device form for it); use --device cpu");
+            }
+            if (device.size(p.name()) != p.size()) {
+                throw new UserException("--device: the device step's " + p.name() + " has " + device.size(p.name()) + " values, the model's " + p.size());
+            }
+        }
+        if (!theirs.isEmpty()) throw new UserException("--device: the device step trains " + theirs.iterator().next() + ", which this model does not have");
+        for (int i = 0; i < params.size(); i++) device.write(params.get(i).name(), params.get(i).data(), m[i], v[i]);
+        this.device = device;
+    }
+
+    /** Brings the parameters' values and the optimizer's moments back from the device (no-op on the CPU). */
+    private void syncFromDevice() {
+        if (device == null) return;
+        float[][] m = optimizer.firstMoments(), v = optimizer.secondMoments();
+        for (int i = 0; i < params.size(); i++) device.read(params.get(i).name(), params.get(i).data(), m[i], v[i]);
     }
 
     private int stopAfter = -1;
@@ -135,12 +170,12 @@ public final class TrainingRun {
             long tokens = 0;
             for (int micro = 0; micro < options.accumulation(); micro++) {
                 Batch b = train.next();
-                loss += trainer.forwardBackward(b);
+                loss += device == null ? trainer.forwardBackward(b) : device.forwardBackward(b.inputs(), b.targets(), b.weights(), micro == 0);
                 tokens += (long) b.batchSize() * b.seqLen();
             }
             loss /= options.accumulation();
             double lr = schedule.at(step);
-            double norm = optimizer.step(lr, options.accumulation());
+            double norm = device == null ? optimizer.step(lr, options.accumulation()) : optimizer.step(device, lr, options.accumulation());
             step++;
             double seconds = (System.nanoTime() - t0) / 1e9;
             double elapsed = (System.nanoTime() - startNanos) / 1e9;
@@ -151,7 +186,8 @@ public final class TrainingRun {
             listener.step(info);
             if (step == stopAfter) stopRequested = true;
             boolean last = step == options.steps();
-            if (!validation.isEmpty() && (last || (options.evalEvery() > 0 && step % options.evalEvery() == 0))) {
+            boolean evaluate = !validation.isEmpty() && (last || (options.evalEvery() > 0 && step % options.evalEvery() == 0));
+            if (evaluate) {
                 lastEval = validate();
                 appendMetrics(Map.of("type", "val", "step", step, "loss", lastEval.loss(), "perplexity", lastEval.perplexity(), "tokens", lastEval.tokens()));
                 listener.eval(lastEval);
@@ -167,6 +203,7 @@ public final class TrainingRun {
 
     /** Weighted mean loss over the validation batches (forward only). */
     public EvalInfo validate() {
+        syncFromDevice();
         LlamaTrainer.MeanLoss m = trainer.meanLoss(validation);
         return new EvalInfo(step, m.loss(), m.tokens());
     }
@@ -186,6 +223,7 @@ public final class TrainingRun {
 
     /** Writes the checkpoint atomically: a new directory, then renames. */
     public void saveCheckpoint() throws IOException {
+        syncFromDevice();
         Path target = checkpointDir();
         Path tmp = outDir.resolve("checkpoint.tmp");
         Path old = outDir.resolve("checkpoint.old");

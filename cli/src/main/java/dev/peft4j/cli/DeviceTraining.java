@@ -1,0 +1,113 @@
+package dev.peft4j.cli;
+
+import dev.peft4j.api.Parameter;
+import dev.peft4j.kernels.DeviceStep;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.models.LlamaModel;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.peft.PeftModel;
+import java.util.ArrayList;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The TornadoVM training step for a {@link PeftModel}: what its methods ask of the device step (LoRA's rank,
+ * scaling and linears, the LLaMA-Adapter's prompt length and first layer, the prefix length), read from the
+ * installed methods' configs (as the JSON they save, Hugging Face PEFT's fields: the CLI does not link against
+ * the plugins) and parameters; the frozen base weights packed per kind. The device step has
+ * its own forms of LoRA on the seven linears of every layer, LLaMA-Adapter and prefix tuning (a plain table);
+ * anything else is refused here with the reason, before anything is uploaded.
+ */
+final class DeviceTraining {
+    private static final Pattern LORA = Pattern.compile("\\.layers\\.(\\d+)\\.(?:self_attn|mlp)\\.(\\w+_proj)\\.lora_A\\.weight$");
+    private static final Pattern ADAPTER = Pattern.compile("\\.layers\\.(\\d+)\\.self_attn\\.adaption_prompt$");
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private DeviceTraining() {}
+
+    private static JsonNode config(PeftModel.Installed i) {
+        return JSON.valueToTree(i.adapter().config());
+    }
+
+    /** Why this model's methods cannot train on the device step, or null when they can. */
+    static String unsupported(PeftModel peft) {
+        int loras = 0;
+        for (PeftModel.Installed i : peft.adapters().values()) {
+            if (!i.active()) continue;
+            String method = i.method().name();
+            switch (method) {
+                case "lora" -> {
+                    loras++;
+                    double dropout = config(i).path("lora_dropout").asDouble();
+                    if (dropout > 0) return "LoRA with lora_dropout " + dropout + " (the device step has no dropout; use 0)";
+                }
+                case "prefix" -> {
+                    if (config(i).path("prefix_projection").asBoolean()) {
+                        return "prefix tuning with prefix_projection (the device step trains the plain table only)";
+                    }
+                }
+                case "llama-adapter" -> { }
+                default -> {
+                    return "method '" + method + "' (the device step has forms of lora, prefix and llama-adapter only)";
+                }
+            }
+        }
+        if (loras > 1) return "several LoRA adapters at once (the device step trains one)";
+        for (Parameter p : peft.trainableParameters()) {
+            if (p.name().contains("lm_head")) return "LoRA on lm_head (the device step has LoRA on the seven linears of each layer)";
+        }
+        return null;
+    }
+
+    /**
+     * Opens the device step for training this model on micro-batches of batch × seq tokens; the caller hands it
+     * to {@link dev.peft4j.models.train.TrainingRun#onDevice}, which checks that it holds exactly the model's
+     * trainable parameters (LoRA on some layers only fails there) and writes their values.
+     */
+    static DeviceStep open(TornadoDevice device, PeftModel peft, int batch, int seq) {
+        String why = unsupported(peft);
+        if (why != null) throw new dev.peft4j.api.UserException("--device: " + why + " has no device form; use --device cpu");
+        LlamaWeights base = peft.base();
+        LlamaConfig c = base.config;
+        int rank = 0, adapterLen = 0, adapterStart = Integer.MAX_VALUE, prefixLen = 0;
+        float scaling = 0;
+        TreeSet<String> modules = new TreeSet<>();
+        for (PeftModel.Installed i : peft.adapters().values()) {
+            if (i.active() && i.method().name().equals("lora")) {
+                JsonNode lc = config(i);
+                rank = lc.path("r").asInt();
+                double alpha = lc.path("lora_alpha").asDouble();
+                // PEFT's scaling: alpha / r, or alpha / sqrt(r) with rsLoRA
+                scaling = (float) (lc.path("use_rslora").asBoolean() ? alpha / Math.sqrt(rank) : alpha / rank);
+            }
+        }
+        for (Parameter p : peft.trainableParameters()) {
+            Matcher m = LORA.matcher(p.name());
+            if (m.find()) modules.add(m.group(2));
+            m = ADAPTER.matcher(p.name());
+            if (m.find()) {
+                adapterLen = p.shape()[1]; // [1][len][dim]
+                adapterStart = Math.min(adapterStart, Integer.parseInt(m.group(1)));
+            }
+            if (p.name().equals("prompt_embeddings")) prefixLen = p.shape()[0];
+        }
+        int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq};
+        float[] head = base.classifier == base.tokenEmbedding ? base.classifier.clone() : base.classifier; // an array once per task
+        float[][] frozen = {base.tokenEmbedding, pack(base.attnNorm), pack(base.wq), pack(base.wk), pack(base.wv), pack(base.wo),
+                pack(base.ffnNorm), pack(base.wGate), pack(base.wUp), pack(base.wDown), base.finalNorm, head};
+        return device.openTrainer(shape, c.normEps(), LlamaModel.inverseFrequencies(c), rank, scaling, new ArrayList<>(modules),
+                adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, frozen);
+    }
+
+    /** One array from per-layer arrays of equal length, layer by layer. */
+    private static float[] pack(float[][] perLayer) {
+        int size = perLayer[0].length;
+        float[] all = new float[Math.multiplyExact(perLayer.length, size)];
+        for (int l = 0; l < perLayer.length; l++) System.arraycopy(perLayer[l], 0, all, l * size, size);
+        return all;
+    }
+}
