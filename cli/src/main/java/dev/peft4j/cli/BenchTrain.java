@@ -4,6 +4,7 @@ import dev.peft4j.api.PeftConfig;
 import dev.peft4j.api.PeftMethod;
 import dev.peft4j.models.peft.PeftMethods;
 import dev.peft4j.models.peft.PeftModel;
+import dev.peft4j.kernels.DeviceStep;
 import dev.peft4j.kernels.Threads;
 import dev.peft4j.models.LlamaConfig;
 import dev.peft4j.models.LlamaWeights;
@@ -19,7 +20,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Training speed and memory: optimizer steps on random weights of the stories15M shape and random tokens.")
+        description = "Training speed and memory: optimizer steps on random weights of a model shape (stories15M or TinyLlama-1.1B) and random tokens, on the CPU or a TornadoVM device.")
 final class BenchTrain implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -45,121 +46,98 @@ final class BenchTrain implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "auto|cpu|tornado[:N]",
-            description = "Where steps run: cpu; tornado[:N] (TornadoVM device N, --method lora only; needs the TornadoVM build and runtime); "
-                    + "auto (tornado when available, else cpu) (default: ${DEFAULT-VALUE}).")
+            description = "Where steps run: cpu; tornado[:N] (TornadoVM device N, methods with a device form: lora, prefix, llama-adapter; "
+                    + "needs the TornadoVM build and runtime); auto (tornado when it can, else cpu) (default: ${DEFAULT-VALUE}).")
     String device;
+
+    @Option(names = "--shape", defaultValue = "stories15M", paramLabel = "stories15M|tinyllama",
+            description = "Model shape: stories15M (dim 288, 6 layers, 6 heads, vocab 32000, tied) or tinyllama (TinyLlama-1.1B: dim 2048, "
+                    + "22 layers, 32 heads, 4 kv heads, hidden 5632, vocab 32000) (default: ${DEFAULT-VALUE}).")
+    String shape;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        LlamaConfig c = BenchCommand.stories15M();
+        LlamaConfig c = switch (shape.toLowerCase(java.util.Locale.ROOT)) {
+            case "stories15m" -> BenchCommand.stories15M();
+            case "tinyllama" -> LlamaConfig.of(2048, 5632, 22, 32, 4, 32000, 2048, false);
+            default -> throw new dev.peft4j.api.UserException("--shape: unknown shape '" + shape + "' (expected stories15M or tinyllama)");
+        };
         if (seq > c.maxSeqLen()) c = c.withMaxSeqLen(seq);
         java.util.Optional<TornadoDevice> tornado = TornadoDevice.choose(device, json ? null : out);
-        if (tornado.isPresent()) return onTornado(out, c, tornado.get());
         LlamaWeights w = LlamaWeights.random(c, 1, 0.02f);
         PeftModel peft = new PeftModel(w, 1);
         PeftMethods methods = PeftMethods.discover(null);
         for (String name : method.split("\\+")) installDefault(peft, methods.get(name.trim()));
-        LlamaTrainer trainer = peft.trainer(batch, seq, recompute);
+        if (tornado.isPresent() && device.equals("auto") && DeviceTraining.unsupported(peft) != null) {
+            if (!json) out.println("device: auto -> cpu (" + DeviceTraining.unsupported(peft) + " has no device form)");
+            tornado = java.util.Optional.empty();
+        }
         AdamWOptimizer opt = new AdamWOptimizer(peft.trainableParameters(), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0);
         long trainable = peft.trainableParameters().stream().mapToLong(p -> p.size()).sum();
-        boolean baseTrains = !trainer.parameters().isEmpty();
         SplittableRandom r = new SplittableRandom(7);
         int n = batch * seq;
         int[] tokens = new int[n + 1];
         for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(c.vocabSize());
         Batch b = Batch.unmasked(batch, seq, java.util.Arrays.copyOf(tokens, n), java.util.Arrays.copyOfRange(tokens, 1, n + 1));
-        double flops = trainFlops(c, batch, seq, baseTrains);
-        if (!json) {
-            out.printf("bench train: method %s, stories15M shape, batch %d x %d, %d threads, %,d trainable parameters%s%n",
-                    method, batch, seq, Threads.threads(), trainable, recompute ? ", recompute" : "");
-        }
-        double[] secs = new double[steps];
-        double loss = 0;
-        for (int s = -warmup; s < steps; s++) {
-            long t0 = System.nanoTime();
-            loss = trainer.forwardBackward(b);
-            opt.step(1e-4, 1);
-            double sec = (System.nanoTime() - t0) / 1e9;
-            if (s >= 0) secs[s] = sec;
-            if (!json) {
-                out.printf("  %s %d: %.3f s, %.0f tokens/s, %.1f GFLOP/s, loss %.4f%n", s < 0 ? "warm-up" : "step", s < 0 ? s + warmup + 1 : s + 1,
-                        sec, n / sec, flops / sec / 1e9, loss);
-            }
-        }
-        double med = BenchCommand.median(secs);
-        long peak = Report.peakRssBytes();
-        long adapterBytes = adapterBytes(peft);
-        if (json) {
-            new Report().put("bench", "train").put("method", method).put("batch", batch).put("seq", seq).put("threads", Threads.threads())
-                    .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
-                    .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
-                    .put("activation_bytes", trainer.activationBytes()).put("adapter_bytes", adapterBytes).put("peak_rss_bytes", peak).printJson(out);
-        } else {
-            out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s (activations %s); adapter on disk %s%n",
-                    med, n / med, flops / med / 1e9, Report.mib(peak), Report.mib(trainer.activationBytes()),
-                    adapterBytes < 0 ? "n/a (full model)" : String.format("%.1f KB", adapterBytes / 1000.0));
-        }
-        return 0;
-    }
-
-    /**
-     * LoRA steps (r 8, alpha 16 on q and v, as LoRA's default config) through the TornadoVM backend's
-     * LoraStep on random weights of the same shape; AdamW at 1e-4 without weight decay.
-     */
-    private int onTornado(PrintWriter out, LlamaConfig c, TornadoDevice d) {
-        if (!method.equals("lora")) {
-            throw new dev.peft4j.api.UserException("--device " + device + " runs --method lora only (got '" + method + "')");
-        }
-        int rank = 8, n = batch * seq;
-        int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq, rank};
-        SplittableRandom r = new SplittableRandom(7);
-        int[] tokens = new int[n], targets = new int[n];
-        for (int i = 0; i < n; i++) {
-            tokens[i] = r.nextInt(c.vocabSize());
-            targets[i] = r.nextInt(c.vocabSize());
-        }
-        long trainable = (long) c.nLayers() * rank * (2L * c.dim() + c.dim() + c.kvDim());
-        double flops = trainFlops(c, batch, seq, false);
-        if (!json) {
-            out.printf("bench train: method lora, stories15M shape, batch %d x %d, TornadoVM device %s, %,d trainable parameters%n",
-                    batch, seq, d.describe(), trainable);
-        }
-        double[] secs = new double[steps];
-        double loss = 0;
         long t0 = System.nanoTime();
-        try (var step = d.openLora(shape, 2f * rank, 1e-4f, 1)) {
-            double setup = (System.nanoTime() - t0) / 1e9;
-            if (!json) out.printf("  setup (graphs built, weights on the device): %.1f s%n", setup);
+        DeviceStep onDevice = tornado.isPresent() ? DeviceTraining.open(tornado.get(), peft, batch, seq) : null;
+        try {
+            LlamaTrainer trainer = onDevice == null ? peft.trainer(batch, seq, recompute) : null;
+            boolean baseTrains = trainer != null && !trainer.parameters().isEmpty();
+            double flops = trainFlops(c, batch, seq, baseTrains);
+            String where = onDevice == null ? Threads.threads() + " threads" : "TornadoVM device " + onDevice.device();
+            if (!json) {
+                out.printf("bench train: method %s, %s shape, batch %d x %d, %s, %,d trainable parameters%s%n",
+                        method, shape, batch, seq, where, trainable, recompute ? ", recompute" : "");
+            }
+            if (onDevice != null) {
+                for (var p : peft.trainableParameters()) onDevice.write(p.name(), p.data(), new float[p.size()], new float[p.size()]);
+            }
+            double[] secs = new double[steps];
+            double loss = 0;
             for (int s = -warmup; s < steps; s++) {
                 long t1 = System.nanoTime();
-                loss = step.applyAsDouble(tokens, targets);
+                if (onDevice == null) {
+                    loss = trainer.forwardBackward(b);
+                    opt.step(1e-4, 1);
+                } else {
+                    loss = onDevice.forwardBackward(b.inputs(), b.targets(), b.weights(), true);
+                    opt.step(onDevice, 1e-4, 1);
+                }
                 double sec = (System.nanoTime() - t1) / 1e9;
                 if (s >= 0) secs[s] = sec;
                 if (!json) {
-                    out.printf("  %s %d: %.3f s, %.0f tokens/s, %.1f GFLOP/s, loss %.4f%n", s < 0 ? "warm-up" : "step",
-                            s < 0 ? s + warmup + 1 : s + 1, sec, n / sec, flops / sec / 1e9, loss);
+                    out.printf("  %s %d: %.3f s, %.0f tokens/s, %.1f GFLOP/s, loss %.4f%s%n", s < 0 ? "warm-up" : "step", s < 0 ? s + warmup + 1 : s + 1,
+                            sec, n / sec, flops / sec / 1e9, loss,
+                            onDevice != null && s == -warmup ? String.format(" (with setup: %.1f s since the device was chosen)", (System.nanoTime() - t0) / 1e9) : "");
                 }
             }
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
+            double med = BenchCommand.median(secs);
+            long peak = Report.peakRssBytes();
+            long adapterBytes = adapterBytes(peft);
+            long deviceBytes = onDevice == null ? 0 : onDevice.deviceMemoryBytes();
+            if (json) {
+                Report report = new Report().put("bench", "train").put("method", method).put("shape", shape).put("batch", batch).put("seq", seq)
+                        .put("device", onDevice == null ? "cpu" : onDevice.device()).put("threads", Threads.threads())
+                        .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
+                        .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
+                        .put("adapter_bytes", adapterBytes).put("peak_rss_bytes", peak);
+                if (trainer != null) report.put("activation_bytes", trainer.activationBytes());
+                if (onDevice != null) report.put("device_memory_bytes", deviceBytes);
+                report.printJson(out);
+            } else {
+                out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s (%s); adapter on disk %s%n",
+                        med, n / med, flops / med / 1e9, Report.mib(peak),
+                        trainer != null ? "activations " + Report.mib(trainer.activationBytes()) : "device " + Report.mib(deviceBytes),
+                        adapterBytes < 0 ? "n/a (full model)" : String.format("%.1f KB", adapterBytes / 1000.0));
+            }
+            return 0;
+        } finally {
+            if (onDevice != null) onDevice.close();
         }
-        double med = BenchCommand.median(secs);
-        if (json) {
-            new Report().put("bench", "train").put("method", method).put("device", d.describe()).put("batch", batch).put("seq", seq)
-                    .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
-                    .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
-                    .put("peak_rss_bytes", Report.peakRssBytes()).printJson(out);
-        } else {
-            out.printf("median: %.3f s a step, %.0f tokens/s, %.1f GFLOP/s; peak memory %s%n", med, n / med, flops / med / 1e9,
-                    Report.mib(Report.peakRssBytes()));
-        }
-        return 0;
     }
 
-    /** Bytes of the saved adapter files (HF PEFT layout), or -1 for full fine-tuning. */
     private static long adapterBytes(PeftModel peft) {
         if (peft.adapters().values().stream().anyMatch(i -> i.method().exclusive())) return -1;
         try {

@@ -4,7 +4,6 @@ import dev.peft4j.api.UserException;
 import dev.peft4j.kernels.DeviceStep;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
-import java.util.function.ToDoubleBiFunction;
 
 /**
  * The {@code --device} choice of {@code finetune} and {@code bench train}: {@code cpu}, {@code tornado[:N]} or {@code auto}.
@@ -56,12 +55,6 @@ record TornadoDevice(int index) {
                            int adapterLen, int adapterStart, int prefixLen, float[][] frozen) {
         return (DeviceStep) call("openTrainer", shape, eps, invFreq, rank, scaling, loraModules, adapterLen, adapterStart, prefixLen,
                 frozen, index);
-    }
-
-    /** A LoRA step on a random model of the given shape (see CliBridge.openLora): close it after use. */
-    @SuppressWarnings("unchecked")
-    <S extends AutoCloseable & ToDoubleBiFunction<int[], int[]>> S openLora(int[] shape, float alpha, float lr, long seed) {
-        return (S) call("openLora", shape, alpha, lr, seed, index);
     }
 
     private static Method bridge(String name) throws ClassNotFoundException {

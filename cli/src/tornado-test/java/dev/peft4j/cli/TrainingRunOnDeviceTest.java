@@ -31,11 +31,13 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code finetune --device}'s path: a {@link TrainingRun} whose steps run on the TornadoVM step
  * ({@link DeviceTraining#open}) against the same run on the CPU trainer. LoRA on all seven linears + prefix
- * tuning + LLaMA-Adapter on a small GQA model, 4 optimizer steps of 2 micro-batches with masked prompts,
+ * tuning + LLaMA-Adapter (and prefix tuning, LLaMA-Adapter alone) on a small GQA model, 4 optimizer steps of 2 micro-batches with masked prompts,
  * weight decay, warmup and cosine decay, and a clipping limit the gradients cross: every parameter, the per-step losses and gradient norms and the validation loss agree (1e-4 relative); a run
  * stopped at step 2 and resumed from its checkpoint onto a fresh device step ends bit for bit where the
  * uninterrupted device run does. Runs the device form on TornadoVM device {@code -Dpeft4j.tornado.device}
@@ -79,11 +81,19 @@ class TrainingRunOnDeviceTest {
     }
 
     private static PeftModel model() {
+        return model("lora+prefix+llama-adapter");
+    }
+
+    /** The model with the methods named, joined by +. */
+    private static PeftModel model(String methods) {
         LlamaWeights base = LlamaWeights.random(C, 7, 0.2f);
         PeftModel m = new PeftModel(base, 3);
-        m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")));
-        m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(3));
-        m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(2, 1));
+        List<String> names = List.of(methods.split("\\+"));
+        if (names.contains("lora")) {
+            m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")));
+        }
+        if (names.contains("prefix")) m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(3));
+        if (names.contains("llama-adapter")) m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(2, 1));
         return m;
     }
 
@@ -103,12 +113,14 @@ class TrainingRunOnDeviceTest {
         return new TornadoDevice(TornadoBackend.deviceIndexFromProperty());
     }
 
-    @Test
-    void aRunOnTheDeviceMatchesTheCpuRun(@TempDir Path dir) throws Exception {
-        PeftModel cpu = model();
+    /** Each method alone too: the step then has no LoRA, or only one kind of trainable buffer. */
+    @ParameterizedTest
+    @ValueSource(strings = {"lora+prefix+llama-adapter", "prefix", "llama-adapter"})
+    void aRunOnTheDeviceMatchesTheCpuRun(String methods, @TempDir Path dir) throws Exception {
+        PeftModel cpu = model(methods);
         TrainingRun.EvalInfo expected = run(cpu, dir.resolve("cpu"), null).run();
         for (TornadoDevice d : List.of(TornadoDevice.JAVA_FORM, device())) {
-            PeftModel dev = model();
+            PeftModel dev = model(methods);
             Path out = dir.resolve("device" + d.index());
             TrainingRun r = run(dev, out, null);
             TrainingRun.EvalInfo got;

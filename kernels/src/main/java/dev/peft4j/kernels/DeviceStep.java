@@ -45,7 +45,7 @@ public interface DeviceStep extends AutoCloseable {
      */
     void update(float gradScale, float lr, float beta1, float beta2, float eps, float weightDecay, int step);
 
-    /** Bytes the step holds on its device. */
+    /** Bytes of the buffers the step keeps on its device. */
     long deviceMemoryBytes();
 
     /** Where it runs, e.g. "OpenCL / Portable Computing Language / pthread-...". */

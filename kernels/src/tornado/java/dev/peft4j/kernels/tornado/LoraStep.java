@@ -711,12 +711,16 @@ public final class LoraStep implements DeviceStep {
     @Override
     public double gradSumOfSquares() {
         if (!started) return 0;
-        java.util.Arrays.fill(gradSq, 0f);
         int g = stages.size() - 1;
         if (plan == null) stages.get(g - 1).ops().accept(Ops.java());
         else plan.withGraph(g).execute();
+        // only the chunks of the buffers this step has: TornadoVM does not copy an output-only array in, so the
+        // others hold whatever the device memory held
         double sum = 0;
-        for (float x : gradSq) sum += x;
+        boolean[] present = {sites.length > 0, adapter != null, P > 0};
+        for (int b = 0; b < present.length; b++) {
+            if (present[b]) for (int i = b * NORM_PARTS; i < (b + 1) * NORM_PARTS; i++) sum += gradSq[i];
+        }
         return sum;
     }
 
@@ -853,9 +857,15 @@ public final class LoraStep implements DeviceStep {
         return gPre.clone();
     }
 
-    /** Device memory in use by this step's plan, in bytes (0 in Java). */
+    /**
+     * Bytes of the buffers the step keeps on its device (the frozen weights, the trainable state, the activations
+     * and scratch, the batch), counted from the step's own arrays: TornadoVM's own heap is not included.
+     */
+    @Override
     public long deviceMemoryBytes() {
-        return plan == null ? 0 : plan.getCurrentDeviceMemoryUsage();
+        long floats = (long) gradSq.length + hyper.length + ceScale.length + fresh.length + lossWeights.length + losses.length;
+        for (float[] a : resident) floats += a.length;
+        return 4 * (floats + tokens.length + targets.length);
     }
 
     @Override
