@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
  * scaling and linears, the LLaMA-Adapter's prompt length and first layer, the prefix length), read from the
  * installed methods' configs (as the JSON they save, Hugging Face PEFT's fields: the CLI does not link against
  * the plugins) and parameters; the frozen base weights packed per kind. The device step has
- * its own forms of LoRA on the seven linears of every layer, LLaMA-Adapter and prefix tuning (a plain table);
+ * its own forms of LoRA on the seven linears of every layer and on lm_head, LLaMA-Adapter and prefix tuning (a plain table);
  * anything else is refused here with the reason, before anything is uploaded.
  */
 final class DeviceTraining {
@@ -57,9 +57,6 @@ final class DeviceTraining {
             }
         }
         if (loras > 1) return "several LoRA adapters at once (the device step trains one)";
-        for (Parameter p : peft.trainableParameters()) {
-            if (p.name().contains("lm_head")) return "LoRA on lm_head (the device step has LoRA on the seven linears of each layer)";
-        }
         return null;
     }
 
@@ -88,6 +85,7 @@ final class DeviceTraining {
         for (Parameter p : peft.trainableParameters()) {
             Matcher m = LORA.matcher(p.name());
             if (m.find()) modules.add(m.group(2));
+            if (p.name().equals("base_model.model.lm_head.lora_A.weight")) modules.add("lm_head");
             m = ADAPTER.matcher(p.name());
             if (m.find()) {
                 adapterLen = p.shape()[1]; // [1][len][dim]

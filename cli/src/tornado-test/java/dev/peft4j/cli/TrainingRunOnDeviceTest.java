@@ -92,6 +92,7 @@ class TrainingRunOnDeviceTest {
         if (names.contains("lora")) {
             m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")));
         }
+        if (names.contains("lora_lm_head")) m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("v_proj", "lm_head")).withRslora(true));
         if (names.contains("prefix")) m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(3));
         if (names.contains("llama-adapter")) m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(2, 1));
         return m;
@@ -113,9 +114,12 @@ class TrainingRunOnDeviceTest {
         return new TornadoDevice(TornadoBackend.deviceIndexFromProperty());
     }
 
-    /** Each method alone too: the step then has no LoRA, or only one kind of trainable buffer. */
+    /**
+     * Each method alone too (the step then has no LoRA, or only one kind of trainable buffer), and LoRA with rsLoRA
+     * scaling on v_proj and lm_head.
+     */
     @ParameterizedTest
-    @ValueSource(strings = {"lora+prefix+llama-adapter", "prefix", "llama-adapter"})
+    @ValueSource(strings = {"lora+prefix+llama-adapter", "prefix", "llama-adapter", "lora_lm_head"})
     void aRunOnTheDeviceMatchesTheCpuRun(String methods, @TempDir Path dir) throws Exception {
         PeftModel cpu = model(methods);
         TrainingRun.EvalInfo expected = run(cpu, dir.resolve("cpu"), null).run();

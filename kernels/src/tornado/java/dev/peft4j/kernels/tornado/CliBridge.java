@@ -25,7 +25,7 @@ public final class CliBridge {
 
     /**
      * Opens a training step ({@link LoraStep#forTraining}) for a run: LoRA of the given rank and scaling on the named
-     * linears of every layer ({@code q_proj} ... {@code down_proj}; none: no LoRA), a LLaMA-Adapter of adapterLen
+     * linears of every layer ({@code q_proj} ... {@code down_proj}) and on {@code lm_head} (none: no LoRA), a LLaMA-Adapter of adapterLen
      * prompt rows from adapterStart (adapterLen 0: none) and prefix tuning of prefixLen rows (0: none).
      *
      * @param shape  dim, layers, heads, kvHeads, hidden, vocab, batch, seq
@@ -40,16 +40,21 @@ public final class CliBridge {
         LoraStep.Shape s = new LoraStep.Shape(shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6], shape[7],
                 Math.max(1, rank), scaling * Math.max(1, rank), eps, 10000);
         EnumSet<LoraStep.Site> sites = EnumSet.noneOf(LoraStep.Site.class);
+        boolean headLora = false;
         for (String module : loraModules) {
+            if (module.equals("lm_head")) {
+                headLora = true;
+                continue;
+            }
             try {
                 sites.add(LoraStep.Site.valueOf(module.replaceFirst("_proj$", "").toUpperCase(Locale.ROOT)));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("LoRA on " + module + " has no device form (q_proj ... down_proj do)");
+                throw new IllegalArgumentException("LoRA on " + module + " has no device form (q_proj ... down_proj and lm_head do)");
             }
         }
         LoraStep.Weights w = new LoraStep.Weights(frozen[0], frozen[1], frozen[2], frozen[3], frozen[4], frozen[5], frozen[6],
                 frozen[7], frozen[8], frozen[9], frozen[10], frozen[11]);
-        return LoraStep.forTraining(s, w, sites, adapterLen > 0 ? new LoraStep.LlamaAdapter(adapterLen, adapterStart) : null,
+        return LoraStep.forTraining(s, w, sites, headLora, adapterLen > 0 ? new LoraStep.LlamaAdapter(adapterLen, adapterStart) : null,
                 prefixLen > 0 ? new LoraStep.Prefix(prefixLen) : null, invFreq, device < 0 ? null : TornadoBackend.device(device));
     }
 }

@@ -208,7 +208,8 @@ public final class LoraStep implements DeviceStep {
     private final Site[] sites;                      // the linears that carry LoRA, in Site order
     private final int[] loraBefore;                  // [2·sites] offset of each A, B inside a layer's slice
     private final int loraPerLayer;                  // Σ over sites of rank·(in + out)
-    private final float[] lora, gLora, mLora, vLora; // [L][loraPerLayer] weights, gradients, AdamW moments
+    private final float[] lora, gLora, mLora, vLora; // [L][loraPerLayer] (+ lm_head's A, B) weights, gradients, AdamW moments
+    private final boolean headLora;                  // LoRA on lm_head too: its A [rank][dim], B [vocab][rank] after the layers'
 
     // ---- the optional LLaMA-Adapter, packed per adapted layer (A of them; all empty without one) ----
     private final LlamaAdapter adapter;              // null: none
@@ -257,9 +258,10 @@ public final class LoraStep implements DeviceStep {
     private record Slot(float[] w, float[] g, float[] m, float[] v, int off, int len) {}
     private final Map<String, Slot> slots = new LinkedHashMap<>();
 
-    private LoraStep(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
+    private LoraStep(Shape s, Weights w, long loraSeed, Set<Site> loraSites, boolean headLora, LlamaAdapter adapter, Prefix prefix,
                      double[] invFreqs, TornadoDevice device) {
-        if (loraSites.isEmpty() && adapter == null && prefix == null) throw new IllegalArgumentException("the step trains nothing");
+        if (loraSites.isEmpty() && !headLora && adapter == null && prefix == null) throw new IllegalArgumentException("the step trains nothing");
+        this.headLora = headLora;
         if (prefix != null && prefix.len() < 1) throw new IllegalArgumentException("prefix " + prefix + " has no rows");
         if (adapter != null && (adapter.len() < 1 || adapter.startLayer() < 0 || adapter.startLayer() >= s.layers())) {
             throw new IllegalArgumentException("adapter " + adapter + " does not fit " + s.layers() + " layers");
@@ -284,8 +286,10 @@ public final class LoraStep implements DeviceStep {
             maxOut = Math.max(maxOut, sites[i].out(s));
         }
         loraPerLayer = per;
+        if (headLora) maxOut = Math.max(maxOut, s.vocab());
+        int loraLen = Math.max(1, Math.addExact(Math.multiplyExact(L, loraPerLayer), headLora ? r * (d + s.vocab()) : 0));
         SplittableRandom rnd = new SplittableRandom(loraSeed);
-        lora = packed(L, loraPerLayer, 1); // one float (never read) when no linear carries LoRA: a device buffer is not empty
+        lora = new float[loraLen]; // one float (never read) when nothing carries LoRA: a device buffer is not empty
         for (int l = 0; l < L; l++) {
             // per layer all A, then all B (B is zero in LoRA's init; small random values here so that every
             // gradient path is exercised)
@@ -298,7 +302,11 @@ public final class LoraStep implements DeviceStep {
                 System.arraycopy(uniform(rnd, out * r, 100.0 * r), 0, lora, loraOffset(l, 2 * i + 1), out * r);
             }
         }
-        gLora = packed(L, loraPerLayer, 1); mLora = packed(L, loraPerLayer, 1); vLora = packed(L, loraPerLayer, 1);
+        if (headLora) {
+            System.arraycopy(uniform(rnd, r * d, d), 0, lora, headOffset(), r * d);
+            System.arraycopy(uniform(rnd, s.vocab() * r, 100.0 * r), 0, lora, headOffset() + r * d, s.vocab() * r);
+        }
+        gLora = new float[loraLen]; mLora = new float[loraLen]; vLora = new float[loraLen];
         int A = adapter == null ? 0 : adapter.layers(s), len = adapter == null ? 0 : adapter.len();
         int adPer = adapter == null ? 0 : adapter.perLayer(s);
         ad = packed(A, adPer); gAd = packed(A, adPer); mAd = packed(A, adPer); vAd = packed(A, adPer);
@@ -329,7 +337,7 @@ public final class LoraStep implements DeviceStep {
         xb = packed(L, n * d); xMid = packed(L, n * d); xb2 = packed(L, n * d);
         rstd1 = packed(L, n); rstd2 = packed(L, n);
         q = packed(L, n * d); k = packed(L, n * kv); v = packed(L, n * kv);
-        z = packed(L, S * n * r, 1);
+        z = new float[Math.max(1, Math.addExact(Math.multiplyExact(L, S * n * r), headLora ? n * r : 0))]; // lm_head's z last
         att = packed(L, attSize); attOut = packed(L, n * d);
         gate = packed(L, n * h); up = packed(L, n * h); act = packed(L, n * h);
         rstdF = new float[n]; xbF = new float[n * d]; logits = new float[Math.multiplyExact(n, s.vocab())];
@@ -370,6 +378,10 @@ public final class LoraStep implements DeviceStep {
             slots.put(base + "adaption_prompt", new Slot(ad, gAd, mAd, vAd, a * adPer, len * d));
             slots.put(base + "adaption_gate", new Slot(ad, gAd, mAd, vAd, a * adPer + len * d, s.heads()));
         }
+        if (headLora) {
+            slots.put("base_model.model.lm_head.lora_A.weight", new Slot(lora, gLora, mLora, vLora, headOffset(), r * d));
+            slots.put("base_model.model.lm_head.lora_B.weight", new Slot(lora, gLora, mLora, vLora, headOffset() + r * d, s.vocab() * r));
+        }
         if (P > 0) slots.put("prompt_embeddings", new Slot(pre, gPre, mPre, vPre, 0, pre.length));
         plan = device == null ? null : devicePlan(device);
     }
@@ -377,6 +389,11 @@ public final class LoraStep implements DeviceStep {
     /** Offset of layer l's matrix m (2i: A of the i-th LoRA site, 2i+1: its B) in the packed LoRA arrays. */
     private int loraOffset(int l, int m) {
         return l * loraPerLayer + loraBefore[m];
+    }
+
+    /** Offset of lm_head's A (then B) in the packed LoRA arrays: after every layer's. */
+    private int headOffset() {
+        return s.layers() * loraPerLayer;
     }
 
     /** The index of a site among the LoRA sites, or -1 when it carries no LoRA. */
@@ -434,22 +451,22 @@ public final class LoraStep implements DeviceStep {
 
     /** A step (LoRA on q and v) that runs as TaskGraphs of one execution plan on the given TornadoVM device. */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, QV, null, null, null, device);
+        return new LoraStep(s, w, loraSeed, QV, false, null, null, null, device);
     }
 
     /** The same step as plain Java (each op runs when the step runs). */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed) {
-        return new LoraStep(s, w, loraSeed, QV, null, null, null, null);
+        return new LoraStep(s, w, loraSeed, QV, false, null, null, null, null);
     }
 
     /** A step that also trains a LLaMA-Adapter, as TaskGraphs on the device (seeded with the LoRA state). */
     public static LoraStep onDevice(Shape s, Weights w, long loraSeed, LlamaAdapter adapter, TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, QV, adapter, null, null, device);
+        return new LoraStep(s, w, loraSeed, QV, false, adapter, null, null, device);
     }
 
     /** A step that also trains a LLaMA-Adapter, as plain Java. */
     public static LoraStep inJava(Shape s, Weights w, long loraSeed, LlamaAdapter adapter) {
-        return new LoraStep(s, w, loraSeed, QV, adapter, null, null, null);
+        return new LoraStep(s, w, loraSeed, QV, false, adapter, null, null, null);
     }
 
     /**
@@ -458,17 +475,18 @@ public final class LoraStep implements DeviceStep {
      */
     public static LoraStep of(Shape s, Weights w, long loraSeed, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
                               TornadoDevice device) {
-        return new LoraStep(s, w, loraSeed, loraSites, adapter, prefix, null, device);
+        return new LoraStep(s, w, loraSeed, loraSites, false, adapter, prefix, null, device);
     }
 
     /**
-     * A step for a training run ({@link DeviceStep}): LoRA on the given linears of every layer (possibly none), an
-     * optional LLaMA-Adapter and optional prefix tuning, RoPE at the given inverse frequencies [hd/2] (the model's,
-     * scaling included). Its tensors start random: {@link #write} the run's values before the first step.
+     * A step for a training run ({@link DeviceStep}): LoRA on the given linears of every layer (possibly none) and,
+     * when {@code headLora}, on lm_head, an optional LLaMA-Adapter and optional prefix tuning, RoPE at the given
+     * inverse frequencies [hd/2] (the model's, scaling included). Its tensors start random: {@link #write} the
+     * run's values before the first step.
      */
-    public static LoraStep forTraining(Shape s, Weights w, Set<Site> loraSites, LlamaAdapter adapter, Prefix prefix,
+    public static LoraStep forTraining(Shape s, Weights w, Set<Site> loraSites, boolean headLora, LlamaAdapter adapter, Prefix prefix,
                                        double[] invFreqs, TornadoDevice device) {
-        return new LoraStep(s, w, 0, loraSites, adapter, prefix, invFreqs, device);
+        return new LoraStep(s, w, 0, loraSites, headLora, adapter, prefix, invFreqs, device);
     }
 
     /** The linears that carry LoRA, in the order of {@link #fetchLora}'s pairs. */
@@ -483,7 +501,7 @@ public final class LoraStep implements DeviceStep {
 
     /** Clears the LoRA gradients; embeds the batch into layer 0's input. */
     private void embedForward(Ops o) {
-        if (sites.length > 0) o.zeroIf("lora.zero_grad", gLora, fresh, gLora.length);
+        if (hasLora()) o.zeroIf("lora.zero_grad", gLora, fresh, gLora.length);
         if (adapter != null) o.zeroIf("adapter.zero_grad", gAd, fresh, gAd.length);
         if (P > 0) o.zeroIf("prefix.zero_grad", gPre, fresh, gPre.length);
         o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
@@ -533,9 +551,23 @@ public final class LoraStep implements DeviceStep {
         int L = s.layers(), d = s.dim(), n = s.n(), V = s.vocab();
         o.rmsnorm("final_norm.fwd", xbF, 0, xIn, L * n * d, w.finalNorm(), 0, rstdF, 0, n, d, s.eps());
         o.matmul("lm_head.fwd", logits, 0, xbF, 0, w.head(), 0, n, d, V);
+        int r = s.rank(), a = headOffset(), b = a + r * d, zOff = L * sites.length * n * r;
+        if (headLora) {
+            o.matmul("lm_head.lora.fwd_a", z, zOff, xbF, 0, lora, a, n, d, r);
+            o.matmul("lm_head.lora.fwd_b", loraY, 0, z, zOff, lora, b, n, r, V);
+            o.addScaled("lm_head.lora.fwd", logits, 0, loraY, scaling, n * V);
+        }
         o.crossEntropy("loss.fwd_bwd", logits, targets, lossWeights, losses, ceScale, n, V);
         o.zero("lm_head.bwd_zero", dxb, n * d);
         o.matmulBackwardInput("lm_head.bwd", dxb, 0, logits, 0, w.head(), 0, n, d, V);
+        if (headLora) { // as loraBackward, with the logits' gradient as dy and the final norm's output as x
+            o.scale("lm_head.lora.bwd_scale", dyS, logits, scaling, n * V);
+            o.matmulBackwardWeight("lm_head.lora.bwd_b", gLora, b, dyS, 0, z, zOff, n, r, V);
+            o.zero("lm_head.lora.bwd_zero", dz, n * r);
+            o.matmulBackwardInput("lm_head.lora.bwd_z", dz, 0, dyS, 0, lora, b, n, r, V);
+            o.matmulBackwardWeight("lm_head.lora.bwd_a", gLora, a, dz, 0, xbF, 0, n, d, r);
+            o.matmulBackwardInput("lm_head.lora.bwd", dxb, 0, dz, 0, lora, a, n, d, r);
+        }
         o.zero("final_norm.bwd_zero", dx, n * d);
         o.rmsnormBackwardInput("final_norm.bwd", dx, dxb, xIn, L * n * d, w.finalNorm(), 0, rstdF, 0, n, d);
     }
@@ -593,16 +625,20 @@ public final class LoraStep implements DeviceStep {
 
     /** Σ g² per chunk of each trainable buffer, for the global gradient norm (the host adds the chunks). */
     private void gradNorm(Ops o) {
-        if (sites.length > 0) o.sumOfSquares("lora.grad_norm", gradSq, 0, gLora, gLora.length, NORM_PARTS);
+        if (hasLora()) o.sumOfSquares("lora.grad_norm", gradSq, 0, gLora, gLora.length, NORM_PARTS);
         if (adapter != null) o.sumOfSquares("adapter.grad_norm", gradSq, NORM_PARTS, gAd, gAd.length, NORM_PARTS);
         if (P > 0) o.sumOfSquares("prefix.grad_norm", gradSq, 2 * NORM_PARTS, gPre, gPre.length, NORM_PARTS);
     }
 
     /** AdamW on all LoRA matrices at once (they are one packed array), then the adapter and the prefix table. */
     private void update(Ops o) {
-        if (sites.length > 0) o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
+        if (hasLora()) o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
         if (adapter != null) o.adamW("adapter.adamw", ad, gAd, mAd, vAd, hyper, ad.length);
         if (P > 0) o.adamW("prefix.adamw", pre, gPre, mPre, vPre, hyper, pre.length);
+    }
+
+    private boolean hasLora() {
+        return sites.length > 0 || headLora;
     }
 
     private boolean adapted(int l) {
@@ -717,7 +753,7 @@ public final class LoraStep implements DeviceStep {
         // only the chunks of the buffers this step has: TornadoVM does not copy an output-only array in, so the
         // others hold whatever the device memory held
         double sum = 0;
-        boolean[] present = {sites.length > 0, adapter != null, P > 0};
+        boolean[] present = {hasLora(), adapter != null, P > 0};
         for (int b = 0; b < present.length; b++) {
             if (present[b]) for (int i = b * NORM_PARTS; i < (b + 1) * NORM_PARTS; i++) sum += gradSq[i];
         }
