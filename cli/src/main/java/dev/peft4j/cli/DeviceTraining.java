@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
  * scaling and linears, the LLaMA-Adapter's prompt length and first layer, the prefix length), read from the
  * installed methods' configs (as the JSON they save, Hugging Face PEFT's fields: the CLI does not link against
  * the plugins) and parameters; the frozen base weights packed per kind. The device step has
- * its own forms of LoRA on the seven linears of every layer and on lm_head, LLaMA-Adapter and prefix tuning (a plain table);
+ * its own forms of LoRA on the seven linears of every layer and on lm_head, LLaMA-Adapter and prefix tuning (a plain table
+ * or through its MLP);
  * anything else is refused here with the reason, before anything is uploaded.
  */
 final class DeviceTraining {
@@ -45,12 +46,7 @@ final class DeviceTraining {
                     double dropout = config(i).path("lora_dropout").asDouble();
                     if (dropout > 0) return "LoRA with lora_dropout " + dropout + " (the device step has no dropout; use 0)";
                 }
-                case "prefix" -> {
-                    if (config(i).path("prefix_projection").asBoolean()) {
-                        return "prefix tuning with prefix_projection (the device step trains the plain table only)";
-                    }
-                }
-                case "llama-adapter" -> { }
+                case "prefix", "llama-adapter" -> { }
                 default -> {
                     return "method '" + method + "' (the device step has forms of lora, prefix and llama-adapter only)";
                 }
@@ -70,7 +66,7 @@ final class DeviceTraining {
         if (why != null) throw new dev.peft4j.api.UserException("--device: " + why + " has no device form; use --device cpu");
         LlamaWeights base = peft.base();
         LlamaConfig c = base.config;
-        int rank = 0, adapterLen = 0, adapterStart = Integer.MAX_VALUE, prefixLen = 0;
+        int rank = 0, adapterLen = 0, adapterStart = Integer.MAX_VALUE, prefixLen = 0, prefixHidden = 0;
         float scaling = 0;
         TreeSet<String> modules = new TreeSet<>();
         for (PeftModel.Installed i : peft.adapters().values()) {
@@ -91,14 +87,15 @@ final class DeviceTraining {
                 adapterLen = p.shape()[1]; // [1][len][dim]
                 adapterStart = Math.min(adapterStart, Integer.parseInt(m.group(1)));
             }
-            if (p.name().equals("prompt_embeddings")) prefixLen = p.shape()[0];
+            if (p.name().equals("prompt_embeddings") || p.name().equals("prompt_encoder.embedding.weight")) prefixLen = p.shape()[0];
+            if (p.name().equals("prompt_encoder.transform.0.weight")) prefixHidden = p.shape()[0]; // [enc][kvDim]
         }
         int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq};
         float[] head = base.classifier == base.tokenEmbedding ? base.classifier.clone() : base.classifier; // an array once per task
         float[][] frozen = {base.tokenEmbedding, pack(base.attnNorm), pack(base.wq), pack(base.wk), pack(base.wv), pack(base.wo),
                 pack(base.ffnNorm), pack(base.wGate), pack(base.wUp), pack(base.wDown), base.finalNorm, head};
         return device.openTrainer(shape, c.normEps(), LlamaModel.inverseFrequencies(c), rank, scaling, new ArrayList<>(modules),
-                adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, frozen);
+                adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, prefixHidden, frozen);
     }
 
     /** One array from per-layer arrays of equal length, layer by layer. */

@@ -94,6 +94,7 @@ class TrainingRunOnDeviceTest {
         }
         if (names.contains("lora_lm_head")) m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("v_proj", "lm_head")).withRslora(true));
         if (names.contains("prefix")) m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(3));
+        if (names.contains("prefix_projection")) m.install(new PrefixTuningMethod(), PrefixTuningConfig.projected(3, 12));
         if (names.contains("llama-adapter")) m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(2, 1));
         return m;
     }
@@ -115,11 +116,11 @@ class TrainingRunOnDeviceTest {
     }
 
     /**
-     * Each method alone too (the step then has no LoRA, or only one kind of trainable buffer), and LoRA with rsLoRA
-     * scaling on v_proj and lm_head.
+     * Each method alone too (the step then has no LoRA, or only one kind of trainable buffer), LoRA with rsLoRA
+     * scaling on v_proj and lm_head, and prefix tuning through its MLP (with a LLaMA-Adapter).
      */
     @ParameterizedTest
-    @ValueSource(strings = {"lora+prefix+llama-adapter", "prefix", "llama-adapter", "lora_lm_head"})
+    @ValueSource(strings = {"lora+prefix+llama-adapter", "prefix", "llama-adapter", "lora_lm_head", "prefix_projection+llama-adapter"})
     void aRunOnTheDeviceMatchesTheCpuRun(String methods, @TempDir Path dir) throws Exception {
         PeftModel cpu = model(methods);
         TrainingRun.EvalInfo expected = run(cpu, dir.resolve("cpu"), null).run();

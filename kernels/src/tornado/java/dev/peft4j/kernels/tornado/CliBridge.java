@@ -26,7 +26,8 @@ public final class CliBridge {
     /**
      * Opens a training step ({@link LoraStep#forTraining}) for a run: LoRA of the given rank and scaling on the named
      * linears of every layer ({@code q_proj} ... {@code down_proj}) and on {@code lm_head} (none: no LoRA), a LLaMA-Adapter of adapterLen
-     * prompt rows from adapterStart (adapterLen 0: none) and prefix tuning of prefixLen rows (0: none).
+     * prompt rows from adapterStart (adapterLen 0: none) and prefix tuning of prefixLen rows (0: none), through an MLP of
+     * prefixHidden (0: a plain table).
      *
      * @param shape  dim, layers, heads, kvHeads, hidden, vocab, batch, seq
      * @param frozen the base weights packed per kind, nn.Linear layout: embed, attnNorm, wq, wk, wv, wo, ffnNorm,
@@ -34,7 +35,7 @@ public final class CliBridge {
      * @param device the TornadoVM device index; -1 runs the device form as plain Java (a check)
      */
     public static DeviceStep openTrainer(int[] shape, float eps, double[] invFreq, int rank, float scaling, List<String> loraModules,
-                                         int adapterLen, int adapterStart, int prefixLen, float[][] frozen, int device) {
+                                         int adapterLen, int adapterStart, int prefixLen, int prefixHidden, float[][] frozen, int device) {
         if (shape.length != 8) throw new IllegalArgumentException("shape has 8 numbers, got " + shape.length);
         if (frozen.length != 12) throw new IllegalArgumentException("12 frozen weight arrays, got " + frozen.length);
         LoraStep.Shape s = new LoraStep.Shape(shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6], shape[7],
@@ -55,6 +56,6 @@ public final class CliBridge {
         LoraStep.Weights w = new LoraStep.Weights(frozen[0], frozen[1], frozen[2], frozen[3], frozen[4], frozen[5], frozen[6],
                 frozen[7], frozen[8], frozen[9], frozen[10], frozen[11]);
         return LoraStep.forTraining(s, w, sites, headLora, adapterLen > 0 ? new LoraStep.LlamaAdapter(adapterLen, adapterStart) : null,
-                prefixLen > 0 ? new LoraStep.Prefix(prefixLen) : null, invFreq, device < 0 ? null : TornadoBackend.device(device));
+                prefixLen > 0 ? new LoraStep.Prefix(prefixLen, prefixHidden) : null, invFreq, device < 0 ? null : TornadoBackend.device(device));
     }
 }

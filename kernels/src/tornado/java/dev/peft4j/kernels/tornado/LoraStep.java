@@ -75,6 +75,9 @@ public final class LoraStep implements DeviceStep {
     /** How many resident buffers prefix tuning adds. */
     public static final int PREFIX_BUFFERS = 8;
 
+    /** How many more its reparameterisation adds. */
+    public static final int PROJECTION_BUFFERS = 7;
+
     /** Chunks per trainable buffer in the gradient norm's device pass. */
     private static final int NORM_PARTS = 1024;
 
@@ -137,9 +140,21 @@ public final class LoraStep implements DeviceStep {
      * (K_0, V_0, K_1, V_1, ...), prepended unrotated to every sequence's keys and values in every layer; the
      * sequence's own positions (queries and keys) then start at len.
      */
-    public record Prefix(int len) {
+    public record Prefix(int len, int encoderHidden) {
+        /** A plain table (no reparameterisation). */
+        public Prefix(int len) { this(len, 0); }
+
         /** Floats of one table row. */
         public int width(Shape s) { return s.layers() * 2 * s.kvDim(); }
+
+        /**
+         * Floats of the reparameterisation's parameters, packed [E [len][kvDim] | W1 [enc][kvDim] | b1 [enc] |
+         * W2 [width][enc] | b2 [width]] (0 for a plain table).
+         */
+        public int projectionSize(Shape s) {
+            int enc = encoderHidden, kv = s.kvDim(), width = width(s);
+            return enc == 0 ? 0 : len * kv + enc * kv + enc + width * enc + width;
+        }
     }
 
     /**
@@ -222,7 +237,10 @@ public final class LoraStep implements DeviceStep {
 
     // ---- optional prefix tuning (P = 0 without; its buffers are then empty) ----
     private final int P;                             // prefix rows per layer
-    private final float[] pre, gPre, mPre, vPre;     // [P][L·2·kvDim] the table, its gradient, AdamW moments
+    private final float[] pre, gPre, mPre, vPre;     // [P][L·2·kvDim] the table, its gradient, AdamW moments (plain)
+    private final int enc;                           // the reparameterisation's hidden width; 0: the table is trained
+    private final float[] prj, gPrj, mPrj, vPrj;     // its packed parameters (Prefix#projectionSize), gradients, moments
+    private final float[] prjEmb, prjAct, prjDAct;   // [P][kvDim] a copy of E, [P][enc] tanh(E·W1ᵀ + b1) and its gradient
     private final float[] kAll, vAll;                // [L][B][P+T][kvDim] prefix rows then the sequence's k, v
     private final float[] dkAll, dvAll;              // [B][P+T][kvDim]
 
@@ -319,7 +337,13 @@ public final class LoraStep implements DeviceStep {
         aProbs = packed(A, n * s.heads() * len); aMixed = packed(A, n * d);
         aDs = new float[A == 0 ? 0 : n * s.heads() * len]; dKp = new float[A == 0 ? 0 : len * kv]; dVp = new float[dKp.length];
         int width = L * 2 * kv;
-        pre = uniform(rnd, P * width, 1); gPre = new float[P * width]; mPre = new float[P * width]; vPre = new float[P * width];
+        enc = prefix == null ? 0 : prefix.encoderHidden();
+        int prjSize = prefix == null ? 0 : prefix.projectionSize(s);
+        // with the reparameterisation the table is computed (its moments unused): E, W1, b1, W2, b2 are trained
+        pre = enc > 0 ? new float[P * width] : uniform(rnd, P * width, 1); gPre = new float[P * width];
+        mPre = new float[enc > 0 ? 1 : P * width]; vPre = new float[mPre.length];
+        prj = uniform(rnd, prjSize, enc + 1); gPrj = new float[prjSize]; mPrj = new float[prjSize]; vPrj = new float[prjSize];
+        prjEmb = new float[P * kv]; prjAct = new float[P * enc]; prjDAct = new float[P * enc];
         kAll = packed(P == 0 ? 0 : L, B * (P + T) * kv); vAll = packed(P == 0 ? 0 : L, B * (P + T) * kv);
         dkAll = new float[P == 0 ? 0 : B * (P + T) * kv]; dvAll = new float[dkAll.length];
         tokens = new int[n]; targets = new int[n]; lossWeights = new float[n]; losses = new float[n];
@@ -352,7 +376,9 @@ public final class LoraStep implements DeviceStep {
                 rstdF, xbF, logits, tmp, dx, dxb, dAttOut, dq, dk, dv, dScores, dAct, dGate, dUp, dz, dyS));
         if (adapter != null) resident.addAll(List.of(ad, gAd, mAd, vAd, kp, vp, aProbs, aMixed, aDs, dKp, dVp));
         if (P > 0) resident.addAll(List.of(pre, gPre, mPre, vPre, kAll, vAll, dkAll, dvAll));
-        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS) + (P == 0 ? 0 : PREFIX_BUFFERS);
+        if (enc > 0) resident.addAll(List.of(prj, gPrj, mPrj, vPrj, prjEmb, prjAct, prjDAct));
+        assert resident.size() == RESIDENT_BUFFERS + (adapter == null ? 0 : ADAPTER_BUFFERS) + (P == 0 ? 0 : PREFIX_BUFFERS)
+                + (enc == 0 ? 0 : PROJECTION_BUFFERS);
 
         stages.add(new Stage("embed", this::embedForward));
         for (int l = 0; l < L; l++) {
@@ -382,7 +408,16 @@ public final class LoraStep implements DeviceStep {
             slots.put("base_model.model.lm_head.lora_A.weight", new Slot(lora, gLora, mLora, vLora, headOffset(), r * d));
             slots.put("base_model.model.lm_head.lora_B.weight", new Slot(lora, gLora, mLora, vLora, headOffset() + r * d, s.vocab() * r));
         }
-        if (P > 0) slots.put("prompt_embeddings", new Slot(pre, gPre, mPre, vPre, 0, pre.length));
+        if (P > 0 && enc == 0) slots.put("prompt_embeddings", new Slot(pre, gPre, mPre, vPre, 0, pre.length));
+        if (enc > 0) {
+            int off = 0;
+            String[] names = {"embedding.weight", "transform.0.weight", "transform.0.bias", "transform.2.weight", "transform.2.bias"};
+            int[] sizes = {P * kv, enc * kv, enc, width * enc, width};
+            for (int i = 0; i < names.length; i++) {
+                slots.put("prompt_encoder." + names[i], new Slot(prj, gPrj, mPrj, vPrj, off, sizes[i]));
+                off += sizes[i];
+            }
+        }
         plan = device == null ? null : devicePlan(device);
     }
 
@@ -442,6 +477,7 @@ public final class LoraStep implements DeviceStep {
             if (stage.name().equals("adamw")) g.transferToHost(DataTransferMode.UNDER_DEMAND, lora, gLora, mLora, vLora);
             if (stage.name().equals("adamw") && adapter != null) g.transferToHost(DataTransferMode.UNDER_DEMAND, ad, gAd, mAd, vAd);
             if (stage.name().equals("adamw") && P > 0) g.transferToHost(DataTransferMode.UNDER_DEMAND, pre, gPre, mPre, vPre);
+            if (stage.name().equals("adamw") && enc > 0) g.transferToHost(DataTransferMode.UNDER_DEMAND, prj, gPrj, mPrj, vPrj);
             graphs.add(g.persistOnDevice(all).snapshot());
             previous = g.getTaskGraphName();
         }
@@ -503,7 +539,14 @@ public final class LoraStep implements DeviceStep {
     private void embedForward(Ops o) {
         if (hasLora()) o.zeroIf("lora.zero_grad", gLora, fresh, gLora.length);
         if (adapter != null) o.zeroIf("adapter.zero_grad", gAd, fresh, gAd.length);
-        if (P > 0) o.zeroIf("prefix.zero_grad", gPre, fresh, gPre.length);
+        if (P > 0 && enc == 0) o.zeroIf("prefix.zero_grad", gPre, fresh, gPre.length);
+        if (enc > 0) {
+            // the table's gradient is per micro-batch (its backward through the projection runs after each); the
+            // projection's parameters accumulate
+            o.zero("prefix.table_zero_grad", gPre, gPre.length);
+            o.zeroIf("prefix.projection.zero_grad", gPrj, fresh, gPrj.length);
+            projectionForward(o);
+        }
         o.embedding("embed.fwd", xIn, w.embed(), tokens, s.n(), s.dim());
     }
 
@@ -611,6 +654,7 @@ public final class LoraStep implements DeviceStep {
             o.prefixRowsBackward(p + ".prefix.bwd", dk, dv, dkAll, dvAll, B, P, T, kv);
         }
         if (adapted(l)) adapterBackward(o, p + ".adapter", l);
+        if (l == 0 && enc > 0) projectionBackward(o); // every layer has added its share to the table's gradient
         o.ropeBackward(p + ".q.rope.bwd", dq, cos, sin, n, H, hd, P, T);
         o.ropeBackward(p + ".k.rope.bwd", dk, cos, sin, n, KV, hd, P, T);
         o.zero(p + ".attn_norm.bwd_zero", dxb, n * d);
@@ -623,18 +667,42 @@ public final class LoraStep implements DeviceStep {
         o.rmsnormBackwardInput(p + ".attn_norm.bwd", dx, dxb, xIn, nd, w.attnNorm(), l * d, rstd1, l * n, n, d);
     }
 
+    /** The prefix table from its reparameterisation: table = tanh(E·W1ᵀ + b1)·W2ᵀ + b2. */
+    private void projectionForward(Ops o) {
+        int kv = s.kvDim(), width = s.layers() * 2 * kv, w1 = P * kv, b1 = w1 + enc * kv, w2 = b1 + enc, b2 = w2 + width * enc;
+        o.copy("prefix.projection.embedding", prjEmb, 0, prj, 0, P * kv); // a task takes an array once: E apart from W1
+        o.matmul("prefix.projection.fwd_0", prjAct, 0, prjEmb, 0, prj, w1, P, kv, enc);
+        o.biasTanh("prefix.projection.fwd_tanh", prjAct, prj, b1, P, enc);
+        o.matmul("prefix.projection.fwd_2", pre, 0, prjAct, 0, prj, w2, P, enc, width);
+        o.addBias("prefix.projection.fwd_bias", pre, prj, b2, P, width);
+    }
+
+    /** The table's gradient (gPre) back through the reparameterisation into E, W1, b1, W2, b2. */
+    private void projectionBackward(Ops o) {
+        int kv = s.kvDim(), width = s.layers() * 2 * kv, w1 = P * kv, b1 = w1 + enc * kv, w2 = b1 + enc, b2 = w2 + width * enc;
+        o.matmulBackwardWeight("prefix.projection.bwd_2", gPrj, w2, gPre, 0, prjAct, 0, P, enc, width);
+        o.biasBackward("prefix.projection.bwd_bias", gPrj, b2, gPre, P, width);
+        o.zero("prefix.projection.bwd_zero", prjDAct, prjDAct.length);
+        o.matmulBackwardInput("prefix.projection.bwd_act", prjDAct, 0, gPre, 0, prj, w2, P, enc, width);
+        o.tanhBackward("prefix.projection.bwd_tanh", prjDAct, prjAct, P * enc);
+        o.matmulBackwardWeight("prefix.projection.bwd_0", gPrj, w1, prjDAct, 0, prjEmb, 0, P, kv, enc);
+        o.biasBackward("prefix.projection.bwd_tanh_bias", gPrj, b1, prjDAct, P, enc);
+        o.matmulBackwardInput("prefix.projection.bwd", gPrj, 0, prjDAct, 0, prj, w1, P, kv, enc);
+    }
+
     /** Σ g² per chunk of each trainable buffer, for the global gradient norm (the host adds the chunks). */
     private void gradNorm(Ops o) {
         if (hasLora()) o.sumOfSquares("lora.grad_norm", gradSq, 0, gLora, gLora.length, NORM_PARTS);
         if (adapter != null) o.sumOfSquares("adapter.grad_norm", gradSq, NORM_PARTS, gAd, gAd.length, NORM_PARTS);
-        if (P > 0) o.sumOfSquares("prefix.grad_norm", gradSq, 2 * NORM_PARTS, gPre, gPre.length, NORM_PARTS);
+        if (P > 0) o.sumOfSquares("prefix.grad_norm", gradSq, 2 * NORM_PARTS, enc > 0 ? gPrj : gPre, enc > 0 ? gPrj.length : gPre.length, NORM_PARTS);
     }
 
     /** AdamW on all LoRA matrices at once (they are one packed array), then the adapter and the prefix table. */
     private void update(Ops o) {
         if (hasLora()) o.adamW("lora.adamw", lora, gLora, mLora, vLora, hyper, lora.length);
         if (adapter != null) o.adamW("adapter.adamw", ad, gAd, mAd, vAd, hyper, ad.length);
-        if (P > 0) o.adamW("prefix.adamw", pre, gPre, mPre, vPre, hyper, pre.length);
+        if (P > 0 && enc == 0) o.adamW("prefix.adamw", pre, gPre, mPre, vPre, hyper, pre.length);
+        if (enc > 0) o.adamW("prefix.projection.adamw", prj, gPrj, mPrj, vPrj, hyper, prj.length);
     }
 
     private boolean hasLora() {
@@ -814,6 +882,7 @@ public final class LoraStep implements DeviceStep {
         lastUpdate.transferToHost(lora, gLora, mLora, vLora);
         if (adapter != null) lastUpdate.transferToHost(ad, gAd, mAd, vAd);
         if (P > 0) lastUpdate.transferToHost(pre, gPre, mPre, vPre);
+        if (enc > 0) lastUpdate.transferToHost(prj, gPrj, mPrj, vPrj);
         hostStale = false;
     }
 

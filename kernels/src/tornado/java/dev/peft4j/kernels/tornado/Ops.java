@@ -32,6 +32,10 @@ public interface Ops {
     void copy(String name, float[] out, int outOff, float[] x, int xOff, int n);
     void zero(String name, float[] x, int n);
     void zeroIf(String name, float[] x, float[] flag, int n);
+    void biasTanh(String name, float[] x, float[] b, int bOff, int rows, int cols);
+    void addBias(String name, float[] x, float[] b, int bOff, int rows, int cols);
+    void biasBackward(String name, float[] db, int dbOff, float[] dy, int rows, int cols);
+    void tanhBackward(String name, float[] d, float[] y, int n);
     void sumOfSquares(String name, float[] partial, int pOff, float[] x, int n, int parts);
     void crossEntropy(String name, float[] logits, int[] targets, float[] weights, float[] losses, float[] scale, int rows, int vocab);
     void adamW(String name, float[] w, float[] grad, float[] m, float[] v, float[] hyper, int n);
@@ -108,6 +112,18 @@ public interface Ops {
             }
             public void zeroIf(String name, float[] x, float[] flag, int n) {
                 TaskKernels.zeroIf(x, flag, n);
+            }
+            public void biasTanh(String name, float[] x, float[] b, int bOff, int rows, int cols) {
+                TaskKernels.biasTanh(x, b, bOff, rows, cols);
+            }
+            public void addBias(String name, float[] x, float[] b, int bOff, int rows, int cols) {
+                TaskKernels.addBias(x, b, bOff, rows, cols);
+            }
+            public void biasBackward(String name, float[] db, int dbOff, float[] dy, int rows, int cols) {
+                TaskKernels.biasBackward(db, dbOff, dy, rows, cols);
+            }
+            public void tanhBackward(String name, float[] d, float[] y, int n) {
+                TaskKernels.tanhBackward(d, y, n);
             }
             public void sumOfSquares(String name, float[] partial, int pOff, float[] x, int n, int parts) {
                 TaskKernels.sumOfSquares(partial, pOff, x, n, parts);
@@ -206,6 +222,18 @@ public interface Ops {
             }
             public void zeroIf(String name, float[] x, float[] flag, int n) {
                 g.task(id(name), TaskKernels::zeroIf, x, flag, n);
+            }
+            public void biasTanh(String name, float[] x, float[] b, int bOff, int rows, int cols) {
+                g.task(id(name), TaskKernels::biasTanh, x, b, bOff, rows, cols);
+            }
+            public void addBias(String name, float[] x, float[] b, int bOff, int rows, int cols) {
+                g.task(id(name), TaskKernels::addBias, x, b, bOff, rows, cols);
+            }
+            public void biasBackward(String name, float[] db, int dbOff, float[] dy, int rows, int cols) {
+                g.task(id(name), TaskKernels::biasBackward, db, dbOff, dy, rows, cols);
+            }
+            public void tanhBackward(String name, float[] d, float[] y, int n) {
+                g.task(id(name), TaskKernels::tanhBackward, d, y, n);
             }
             public void sumOfSquares(String name, float[] partial, int pOff, float[] x, int n, int parts) {
                 g.task(id(name), TaskKernels::sumOfSquares, partial, pOff, x, n, parts);

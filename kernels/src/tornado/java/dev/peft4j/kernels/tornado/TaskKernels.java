@@ -170,6 +170,39 @@ public final class TaskKernels {
         for (@Parallel int i = 0; i < n; i++) x[i] = flag[0] != 0f ? 0f : x[i];
     }
 
+    // ---- prefix tuning's reparameterisation: table = tanh(E·W1ᵀ + b1)·W2ᵀ + b2 ----
+
+    /** x [rows][cols] = tanh(x + b) with b [cols] from bOff (in double: tanh = 1 − 2 / (e^{2x} + 1)). */
+    public static void biasTanh(float[] x, float[] b, int bOff, int rows, int cols) {
+        for (@Parallel int i = 0; i < rows; i++) {
+            for (@Parallel int j = 0; j < cols; j++) {
+                double e = Math.exp(2.0 * (x[i * cols + j] + b[bOff + j]));
+                x[i * cols + j] = (float) (1.0 - 2.0 / (e + 1.0));
+            }
+        }
+    }
+
+    /** x [rows][cols] += b [cols] from bOff. */
+    public static void addBias(float[] x, float[] b, int bOff, int rows, int cols) {
+        for (@Parallel int i = 0; i < rows; i++) {
+            for (@Parallel int j = 0; j < cols; j++) x[i * cols + j] += b[bOff + j];
+        }
+    }
+
+    /** db [cols] (from dbOff) += Σ_i dy [rows][cols]: a bias's gradient. */
+    public static void biasBackward(float[] db, int dbOff, float[] dy, int rows, int cols) {
+        for (@Parallel int j = 0; j < cols; j++) {
+            float sum = 0f;
+            for (int i = 0; i < rows; i++) sum += dy[i * cols + j];
+            db[dbOff + j] += sum;
+        }
+    }
+
+    /** d [n] *= 1 − y², y = tanh(x): tanh's backward from its output. */
+    public static void tanhBackward(float[] d, float[] y, int n) {
+        for (@Parallel int i = 0; i < n; i++) d[i] *= 1f - y[i] * y[i];
+    }
+
     /**
      * partial [parts] (from pOff) = Σ x² over each of {@code parts} contiguous chunks of x [n]: the first pass
      * of the global gradient norm, whose parts the host adds in double.
