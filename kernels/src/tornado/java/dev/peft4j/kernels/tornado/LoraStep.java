@@ -20,15 +20,18 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.exceptions.TornadoExecutionPlanException;
 
 /**
- * One LoRA training step of a LLaMA model (LoRA on any subset of the seven linears q, k, v, o, gate,
- * up, down ({@link Site}), q and v by default; all base weights frozen): forward, cross-entropy, backward and AdamW, written once against {@link Ops} so that
- * the same sequence runs as TornadoVM TaskGraphs ({@link #onDevice}) or as plain Java
- * ({@link #inJava}, the check).
+ * A training step of a LLaMA model with frozen base weights: LoRA on any subset of the seven linears q, k, v, o,
+ * gate, up, down ({@link Site}) of every layer and optionally on lm_head, optionally a LLaMA-Adapter and prefix tuning
+ * (a plain table or through its MLP); forward, cross-entropy, backward, the gradient norm and AdamW, written once
+ * against {@link Ops} so that the same sequence runs as TornadoVM TaskGraphs ({@link #onDevice}) or as plain Java
+ * ({@link #inJava}, the check). It is a {@link DeviceStep}: a training run writes its tensors' values and moments
+ * (named as the plugins name their parameters), runs micro-batches ({@link #forwardBackward}), the norm and
+ * {@link #update}, and reads them back.
  *
- * <p>On the device the frozen weights, the activations and the LoRA state (A, B, their gradients
- * and AdamW moments) are copied once, on the first execution, and stay there; each step moves only
- * the batch (tokens, targets, loss weights), the step's hyper-parameters, and back the per-token
- * losses. The LoRA weights come back on demand ({@link #fetchLora}).
+ * <p>On the device the frozen weights, the activations and the trainable state (values, gradients and AdamW
+ * moments) are copied once, before the first step, and stay there; each micro-batch moves only the batch (tokens,
+ * targets, loss weights, whether it starts a step) in and the per-token losses out, each update the AdamW settings
+ * in and the norm's partial sums out. Values and moments come back on demand ({@link #read}, {@link #fetchLora}).
  *
  * <p>On the device the step is one TaskGraph per stage (embedding, each layer's forward, the head
  * with the loss, each layer's backward, AdamW) in one execution plan; a single graph for the whole
