@@ -85,6 +85,10 @@ final class FinetuneCommand implements Callable<Integer> {
                     + " (prepare with --max-seq-length " + (context + 1) + " or less)");
         }
         if (data.train().isEmpty()) throw new UserException("--data: no training examples");
+        if (!data.isText() && data.summary().withoutTargets() >= data.summary().examples()) {
+            throw new UserException("--data: every example lost its whole response to truncation at " + data.summary().longest()
+                    + " tokens: nothing to learn from (raise --max-seq-length, where the data is prepared, or shorten the prompts)");
+        }
         Path existing = TrainingRun.findCheckpoint(outDir);
         if (existing != null && !train.resume) {
             throw new UserException("--out " + outDir + " already holds a checkpoint: pass --resume to continue it, or choose another --out");

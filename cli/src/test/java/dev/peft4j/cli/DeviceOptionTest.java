@@ -12,14 +12,24 @@ import dev.peft4j.models.io.CheckpointFormat;
 import dev.peft4j.models.io.Checkpoints;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code bench train --device} and {@code finetune --device} in the default build, which has no TornadoVM
  * backend: tornado fails with the reason, auto falls back to the CPU and says so, a bad value is a user error.
+ * Skipped where the TornadoVM runtime is there (the {@code tornado} profile's tests run with its flags; its own
+ * tests cover the device).
  */
 class DeviceOptionTest {
+    @BeforeEach
+    void withoutTheRuntime() {
+        String reason = TornadoDevice.unavailableReason();
+        Assumptions.assumeTrue(reason != null, "the TornadoVM runtime is available here: these tests are for builds without it");
+    }
+
     @Test
     void tornadoWithoutTheBackendIsAUserError() {
         CliTest.Run r = run("bench", "train", "--method", "lora", "--device", "tornado", "--batch", "1", "--seq", "8", "--steps", "1");

@@ -86,4 +86,17 @@ class FinetuneCliTest {
         assertEquals(0, skip.code(), skip.err());
         assertEquals(1, skip.json().get("skipped_lines").asInt());
     }
+
+    @Test
+    void dataWhoseResponsesAreAllTruncatedAwayIsRefused(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("base");
+        Checkpoints.save(LlamaWeights.random(LlamaConfig.of(16, 32, 1, 2, 1, 259, 256, false), 3, 0.1f), model, CheckpointFormat.HF, DType.F32, 0);
+        Files.writeString(model.resolve(ModelOptions.BYTE_MARKER), "");
+        Path data = dir.resolve("data.json");
+        Files.writeString(data, "[{\"instruction\":\"Say one.\",\"input\":\"\",\"output\":\"1\"},"
+                + "{\"instruction\":\"Say two.\",\"input\":\"\",\"output\":\"2\"}]");
+        CliTest.assertUserError(CliTest.run("finetune", "--model", model.toString(), "--data", data.toString(), "--val-size", "0",
+                "--max-seq-length", "40", "--steps", "1", "--out", dir.resolve("out").toString()),
+                "--data: every example lost its whole response to truncation at 40 tokens: nothing to learn from");
+    }
 }
