@@ -13,8 +13,8 @@ import java.util.List;
  * <p>Use: {@link #write} every tensor's starting values and moments before the first
  * {@link #forwardBackward}; per optimizer step, one {@link #forwardBackward} per micro-batch (the
  * first clears the gradients, the others add to them), {@link #gradSumOfSquares} when the global
- * norm is wanted, then one {@link #update}; {@link #read} when the host needs the values (validation,
- * checkpoints, the end).
+ * norm is wanted, then one {@link #update}; {@link #loss} for validation between steps; {@link #read} when the
+ * host needs the values (checkpoints, the end).
  */
 public interface DeviceStep extends AutoCloseable {
     /** The trainable tensors' names, in the step's order. */
@@ -35,6 +35,12 @@ public interface DeviceStep extends AutoCloseable {
      * when {@code firstOfStep}, added to the earlier micro-batches' otherwise. Returns that mean loss.
      */
     double forwardBackward(int[] tokens, int[] targets, float[] weights, boolean firstOfStep);
+
+    /**
+     * The weighted mean loss of a micro-batch, forward only (validation); it clears the gradients, so call it
+     * between optimizer steps, not within one.
+     */
+    double loss(int[] tokens, int[] targets, float[] weights);
 
     /** Σ g² over every trainable tensor's accumulated gradient (for the global norm). */
     double gradSumOfSquares();

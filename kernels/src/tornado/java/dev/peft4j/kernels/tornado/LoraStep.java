@@ -782,6 +782,16 @@ public final class LoraStep implements DeviceStep {
 
     @Override
     public double forwardBackward(int[] batchTokens, int[] batchTargets, float[] batchWeights, boolean firstOfStep) {
+        return run(batchTokens, batchTargets, batchWeights, firstOfStep, stages.size() - 2); // grad_norm and adamw are apart
+    }
+
+    @Override
+    public double loss(int[] batchTokens, int[] batchTargets, float[] batchWeights) {
+        return run(batchTokens, batchTargets, batchWeights, true, s.layers() + 2); // embed, each layer's forward, head
+    }
+
+    /** Runs the first {@code last} stages on the batch; returns its weighted mean loss. */
+    private double run(int[] batchTokens, int[] batchTargets, float[] batchWeights, boolean firstOfStep, int last) {
         if (batchTokens.length != tokens.length || batchTargets.length != tokens.length || batchWeights.length != tokens.length) {
             throw new IllegalArgumentException("the step takes " + s.batch() + " x " + s.seq() + " = " + tokens.length + " tokens, targets and weights; got "
                     + batchTokens.length + ", " + batchTargets.length + ", " + batchWeights.length);
@@ -799,7 +809,6 @@ public final class LoraStep implements DeviceStep {
         for (float x : lossWeights) total += x;
         ceScale[0] = total > 0 ? (float) (1.0 / total) : 0f;
         fresh[0] = firstOfStep ? 1f : 0f;
-        int last = stages.size() - 2; // embed .. layer_0.bwd; grad_norm and adamw are separate
         if (plan == null) {
             Ops java = Ops.java();
             for (int i = 0; i < last; i++) stages.get(i).ops().accept(java);

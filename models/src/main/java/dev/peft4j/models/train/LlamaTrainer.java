@@ -299,11 +299,16 @@ public final class LlamaTrainer {
 
     /** Weighted mean cross-entropy over batches of this trainer's shape (batches with no weight are skipped). */
     public MeanLoss meanLoss(Iterable<Batch> batches) {
+        return meanLoss(batches, this::loss);
+    }
+
+    /** The mean over every weighted token of batches whose mean losses {@code loss} gives (batches weighing 0 skipped). */
+    public static MeanLoss meanLoss(Iterable<Batch> batches, java.util.function.ToDoubleFunction<Batch> loss) {
         double sum = 0, weights = 0;
         for (Batch b : batches) {
             double w = b.weightSum();
             if (w == 0) continue;
-            sum += loss(b) * w;
+            sum += loss.applyAsDouble(b) * w;
             weights += w;
         }
         return new MeanLoss(sum / Math.max(weights, 1e-12), Math.round(weights));

@@ -32,8 +32,8 @@ import java.util.stream.Stream;
  * write (a full disk) leaves the previous checkpoint whole.
  *
  * <p>The steps may run on a device instead ({@link #onDevice}): forward, backward, the gradient norm and AdamW
- * happen there, and the host's parameters and moments are brought up to date before each validation and
- * checkpoint and at the end, so both stay exactly as on the CPU path (validation runs on the host).
+ * happen there, validation too (a forward pass), and the host's parameters and moments are brought up to date
+ * for each checkpoint and at the end (the last step always writes one).
  */
 public final class TrainingRun {
     /**
@@ -203,8 +203,8 @@ public final class TrainingRun {
 
     /** Weighted mean loss over the validation batches (forward only). */
     public EvalInfo validate() {
-        syncFromDevice();
-        LlamaTrainer.MeanLoss m = trainer.meanLoss(validation);
+        LlamaTrainer.MeanLoss m = device == null ? trainer.meanLoss(validation)
+                : LlamaTrainer.meanLoss(validation, b -> device.loss(b.inputs(), b.targets(), b.weights()));
         return new EvalInfo(step, m.loss(), m.tokens());
     }
 
