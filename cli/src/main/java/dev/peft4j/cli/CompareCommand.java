@@ -55,6 +55,9 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42") long seed;
     @Option(names = "--out", defaultValue = "out/compare", paramLabel = "DIR") Path out;
     @Option(names = "--json", description = "Print one JSON object with the results as the last line.") boolean json;
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "auto|cpu|tornado[:N]",
+            description = "Where each method trains (finetune --device): auto puts each on TornadoVM device 0 when it has a device form "
+                    + "and the runtime is there, else on the CPU (default: ${DEFAULT-VALUE}).") String device;
 
     private int layers;
 
@@ -96,6 +99,7 @@ final class CompareCommand implements Callable<Integer> {
             row.put("step_s", r.get("step_s").asDouble());
             row.put("tokens_per_s", r.get("tokens_per_s").asDouble());
             row.put("val_loss", r.path("val_loss").asDouble(Double.NaN));
+            row.put("device", r.path("device").asText("cpu"));
             row.put("samples", answers(base, d, dir, full));
             rows.add(row);
         }
@@ -109,10 +113,15 @@ final class CompareCommand implements Callable<Integer> {
 
     /** One method's finetune run in a JVM of its own, so its peak memory is its own; returns its --json result. */
     private JsonNode finetuneInChildProcess(String method, Path dir) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-XX:MaxNewSize=64m",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "finetune", "--model", model.toString(), "--data", data.toString(), "--method", method, "--steps", String.valueOf(steps),
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        if (device.equals("cpu")) {
+            cmd.addAll(List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC", "-XX:MaxNewSize=64m"));
+        } else {
+            // this JVM's own flags: TornadoVM's, when it was started with them
+            cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "finetune", "--device", device, "--model", model.toString(), "--data", data.toString(), "--method", method, "--steps", String.valueOf(steps),
                 "--micro-batch-size", String.valueOf(micro), "--batch-size", String.valueOf(batch),
                 "--lr", String.valueOf(method.equals("full") ? fullLr : lr), "--min-lr", "0", "--warmup-steps", String.valueOf(Math.max(1, steps / 10)),
                 "--weight-decay", "0", "--val-size", String.valueOf(valSize), "--seed", String.valueOf(seed),
@@ -177,12 +186,14 @@ final class CompareCommand implements Callable<Integer> {
     }
 
     private void print(PrintWriter w, List<Map<String, Object>> rows) {
-        w.printf("%n%-28s %12s %10s %10s %9s %9s %9s%n", "method", "trainable", "adapter", "peak mem", "s/step", "tok/s", "val loss");
+        boolean devices = !device.equals("cpu");
+        w.printf("%n%-28s %12s %10s %10s %9s %9s %9s%s%n", "method", "trainable", "adapter", "peak mem", "s/step", "tok/s", "val loss",
+                devices ? "  device" : "");
         for (Map<String, Object> r : rows) {
             long adapter = (long) r.get("adapter_bytes");
-            w.printf("%-28s %,12d %10s %10s %9.3f %,9.0f %9.4f%n", r.get("method"), (long) r.get("trainable_params"),
+            w.printf("%-28s %,12d %10s %10s %9.3f %,9.0f %9.4f%s%n", r.get("method"), (long) r.get("trainable_params"),
                     adapter < 0 ? "(model)" : String.format("%.1f KB", adapter / 1000.0), Report.mib((long) r.get("peak_rss_bytes")),
-                    (double) r.get("step_s"), (double) r.get("tokens_per_s"), (double) r.get("val_loss"));
+                    (double) r.get("step_s"), (double) r.get("tokens_per_s"), (double) r.get("val_loss"), devices ? "  " + r.get("device") : "");
         }
         w.println();
         w.println("held-out prompts, greedy answers:");

@@ -48,7 +48,7 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "auto|cpu|tornado[:N]",
             description = {"Where the training steps run: cpu (default); tornado[:N], TornadoVM device N (LoRA on the linears of every layer, "
                     + "prefix tuning without projection, LLaMA-Adapter, any combination; needs the TornadoVM build and runtime); "
-                    + "auto: tornado:0 when it can run this composition, else cpu. Validation runs on the CPU."})
+                    + "auto: tornado:0 when it can run this composition, else cpu."})
     String device = "cpu";
 
     @Override
@@ -148,7 +148,7 @@ final class FinetuneCommand implements Callable<Integer> {
         double seconds = (System.nanoTime() - t0) / 1e9;
         Report report = new Report().put("steps", run.step()).put("trainable_params", trainable).put("seconds", seconds)
                 .put("train_loss", progress.lastLoss()).put("step_s", progress.medianStepSeconds()).put("tokens_per_s", progress.tokensPerSecond())
-                .put("peak_rss_bytes", Report.peakRssBytes());
+                .put("peak_rss_bytes", Report.peakRssBytes()).put("device", onDevice == null ? "cpu" : onDevice.device());
         if (last != null) report.put("val_loss", last.loss()).put("val_perplexity", last.perplexity());
         return new Result(run, last, report);
     }

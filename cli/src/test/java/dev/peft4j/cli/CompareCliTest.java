@@ -25,7 +25,7 @@ class CompareCliTest {
         Path data = dir.resolve("data.json");
         Files.writeString(data, json.substring(0, json.length() - 1) + "]");
         CliTest.Run r = CliTest.run("compare", "--model", model.toString(), "--data", data.toString(), "--methods", "lora,prefix+llama-adapter,full",
-                "--steps", "2", "--micro-batch-size", "2", "--batch-size", "2", "--val-size", "2", "--samples", "1", "--out", dir.resolve("cmp").toString(), "--json");
+                "--steps", "2", "--micro-batch-size", "2", "--batch-size", "2", "--val-size", "2", "--samples", "1", "--out", dir.resolve("cmp").toString(), "--device", "auto", "--json");
         assertEquals(0, r.code(), r.err());
         JsonNode methods = r.json().get("methods");
         assertEquals(3, methods.size());
@@ -37,7 +37,10 @@ class CompareCliTest {
         assertTrue(lora.get("adapter_bytes").asLong() > lora.get("trainable_params").asLong() * 4, "the adapter file holds the float32 weights");
         assertEquals(-1, full.get("adapter_bytes").asLong());
         assertTrue(full.get("trainable_params").asLong() > combo.get("trainable_params").asLong());
+        // --device auto: the CPU without the TornadoVM runtime; full fine-tuning has no device form anywhere
+        boolean runtime = TornadoDevice.unavailableReason() == null;
         for (JsonNode m : methods) {
+            assertEquals(!runtime || m == full, m.get("device").asText().equals("cpu"), m.toString());
             assertTrue(m.get("peak_rss_bytes").asLong() > 0 && m.get("step_s").asDouble() > 0 && m.get("val_loss").asDouble() > 0, m.toString());
             assertEquals(1, m.get("samples").size());
             assertTrue(m.get("samples").get(0).asText().startsWith("Say "), m.toString());
