@@ -46,8 +46,8 @@ final class FinetuneCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "auto|cpu|tornado[:N]",
-            description = {"Where the training steps run: cpu (default); tornado[:N], TornadoVM device N (LoRA on the linears of every layer, "
-                    + "prefix tuning without projection, LLaMA-Adapter, any combination; needs the TornadoVM build and runtime); "
+            description = {"Where the training steps and validation run: cpu (default); tornado[:N], TornadoVM device N (LoRA on the linears of "
+                    + "every layer and lm_head, prefix tuning, LLaMA-Adapter, any combination; needs the TornadoVM build and runtime); "
                     + "auto: tornado:0 when it can run this composition, else cpu."})
     String device = "cpu";
 
