@@ -64,15 +64,11 @@ final class BenchTrain implements Callable<Integer> {
             default -> throw new dev.peft4j.api.UserException("--shape: unknown shape '" + shape + "' (expected stories15M or tinyllama)");
         };
         if (seq > c.maxSeqLen()) c = c.withMaxSeqLen(seq);
-        java.util.Optional<TornadoDevice> tornado = TornadoDevice.choose(device, json ? null : out);
         LlamaWeights w = LlamaWeights.random(c, 1, 0.02f);
         PeftModel peft = new PeftModel(w, 1);
         PeftMethods methods = PeftMethods.discover(null);
         for (String name : method.split("\\+")) installDefault(peft, methods.get(name.trim()));
-        if (tornado.isPresent() && device.equals("auto") && DeviceTraining.unsupported(peft) != null) {
-            if (!json) out.println("device: auto -> cpu (" + DeviceTraining.unsupported(peft) + " has no device form)");
-            tornado = java.util.Optional.empty();
-        }
+        java.util.Optional<TornadoDevice> tornado = DeviceTraining.choose(device, peft, json ? null : out);
         AdamWOptimizer opt = new AdamWOptimizer(peft.trainableParameters(), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0);
         long trainable = peft.trainableParameters().stream().mapToLong(p -> p.size()).sum();
         SplittableRandom r = new SplittableRandom(7);
@@ -91,9 +87,7 @@ final class BenchTrain implements Callable<Integer> {
                 out.printf("bench train: method %s, %s shape, batch %d x %d, %s, %,d trainable parameters%s%n",
                         method, shape, batch, seq, where, trainable, recompute ? ", recompute" : "");
             }
-            if (onDevice != null) {
-                for (var p : peft.trainableParameters()) onDevice.write(p.name(), p.data(), new float[p.size()], new float[p.size()]);
-            }
+            if (onDevice != null) opt.startOn(onDevice);
             double[] secs = new double[steps];
             double loss = 0;
             for (int s = -warmup; s < steps; s++) {

@@ -8,7 +8,9 @@ import dev.peft4j.models.LlamaConfig;
 import dev.peft4j.models.LlamaModel;
 import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.peft.PeftModel;
+import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.Optional;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -17,7 +19,7 @@ import java.util.regex.Pattern;
  * The TornadoVM training step for a {@link PeftModel}: what its methods ask of the device step (LoRA's rank,
  * scaling and linears, the LLaMA-Adapter's prompt length and first layer, the prefix length), read from the
  * installed methods' configs (as the JSON they save, Hugging Face PEFT's fields: the CLI does not link against
- * the plugins) and parameters; the frozen base weights packed per kind. The device step has
+ * the plugins) and parameters; the frozen base weights, which the bridge packs per kind. The device step has
  * its own forms of LoRA on the seven linears of every layer and on lm_head, LLaMA-Adapter and prefix tuning (a plain table
  * or through its MLP);
  * anything else is refused here with the reason, before anything is uploaded.
@@ -32,6 +34,18 @@ final class DeviceTraining {
 
     private static JsonNode config(PeftModel.Installed i) {
         return JSON.valueToTree(i.adapter().config());
+    }
+
+    /**
+     * The device {@code --device} asks for this model ({@link TornadoDevice#choose}; empty: the CPU), where {@code auto}
+     * also falls back to the CPU, saying why on {@code out} (null: quietly), when the composition has no device form.
+     */
+    static Optional<TornadoDevice> choose(String spec, PeftModel peft, PrintWriter out) {
+        Optional<TornadoDevice> chosen = TornadoDevice.choose(spec, out);
+        String why = chosen.isPresent() && spec.equals("auto") ? unsupported(peft) : null;
+        if (why == null) return chosen;
+        if (out != null) out.println("device: auto -> cpu (" + why + " has no device form)");
+        return Optional.empty();
     }
 
     /** Why this model's methods cannot train on the device step, or null when they can. */
@@ -92,17 +106,9 @@ final class DeviceTraining {
         }
         int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq};
         float[] head = base.classifier == base.tokenEmbedding ? base.classifier.clone() : base.classifier; // an array once per task
-        float[][] frozen = {base.tokenEmbedding, pack(base.attnNorm), pack(base.wq), pack(base.wk), pack(base.wv), pack(base.wo),
-                pack(base.ffnNorm), pack(base.wGate), pack(base.wUp), pack(base.wDown), base.finalNorm, head};
+        float[][][] layers = {base.attnNorm, base.wq, base.wk, base.wv, base.wo, base.ffnNorm, base.wGate, base.wUp, base.wDown};
         return device.openTrainer(shape, c.normEps(), LlamaModel.inverseFrequencies(c), rank, scaling, new ArrayList<>(modules),
-                adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, prefixHidden, frozen);
-    }
-
-    /** One array from per-layer arrays of equal length, layer by layer. */
-    private static float[] pack(float[][] perLayer) {
-        int size = perLayer[0].length;
-        float[] all = new float[Math.multiplyExact(perLayer.length, size)];
-        for (int l = 0; l < perLayer.length; l++) System.arraycopy(perLayer[l], 0, all, l * size, size);
-        return all;
+                adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, prefixHidden,
+                base.tokenEmbedding, layers, base.finalNorm, head);
     }
 }

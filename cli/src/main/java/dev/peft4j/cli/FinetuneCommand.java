@@ -158,15 +158,8 @@ final class FinetuneCommand implements Callable<Integer> {
      * there and the composition has a device form, and says why not when it falls back; {@code tornado[:N]} fails then.
      */
     private DeviceStep openDevice(PrintWriter out, boolean quiet, PeftModel peft, int micro, int seqLen) {
-        java.util.Optional<TornadoDevice> chosen = TornadoDevice.choose(device, quiet ? null : out);
+        java.util.Optional<TornadoDevice> chosen = DeviceTraining.choose(device, peft, quiet ? null : out);
         if (chosen.isEmpty()) return null;
-        if (device.equals("auto")) {
-            String why = DeviceTraining.unsupported(peft);
-            if (why != null) {
-                if (!quiet) out.println("device: auto -> cpu (" + why + " has no device form)");
-                return null;
-            }
-        }
         if (!quiet) out.printf("device: %s, uploading the model%n", chosen.get().describe());
         return DeviceTraining.open(chosen.get(), peft, micro, seqLen);
     }

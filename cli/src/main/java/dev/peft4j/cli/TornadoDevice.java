@@ -52,9 +52,10 @@ record TornadoDevice(int index) {
 
     /** A training step for a run (see CliBridge.openTrainer and {@link DeviceTraining#open}): close it after use. */
     DeviceStep openTrainer(int[] shape, float eps, double[] invFreq, int rank, float scaling, java.util.List<String> loraModules,
-                           int adapterLen, int adapterStart, int prefixLen, int prefixHidden, float[][] frozen) {
+                           int adapterLen, int adapterStart, int prefixLen, int prefixHidden,
+                           float[] embed, float[][][] layers, float[] finalNorm, float[] head) {
         return (DeviceStep) call("openTrainer", shape, eps, invFreq, rank, scaling, loraModules, adapterLen, adapterStart, prefixLen,
-                prefixHidden, frozen, index);
+                prefixHidden, embed, layers, finalNorm, head, index);
     }
 
     private static Method bridge(String name) throws ClassNotFoundException {

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
-import java.util.Locale;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,26 +20,11 @@ class AdapterStepDeviceTest {
     @Test
     void twoStepsOnTheDeviceMatchJava() {
         LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
-        int n = SHAPE.n();
-        SplittableRandom r = new SplittableRandom(3);
         try (LoraStep device = LoraStep.onDevice(SHAPE, weights, 5, ADAPTER, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
              LoraStep java = LoraStep.inJava(SHAPE, weights, 5, ADAPTER)) {
             float[][][] before = java.fetchAdapter();
             for (float[] gates : before[1]) for (float g : gates) assertNotEquals(0f, g, "the gates start non-zero");
-            for (int step = 0; step < 2; step++) {
-                int[] tokens = new int[n], targets = new int[n];
-                float[] lossWeights = new float[n];
-                for (int i = 0; i < n; i++) {
-                    tokens[i] = r.nextInt(SHAPE.vocab());
-                    targets[i] = r.nextInt(SHAPE.vocab());
-                    lossWeights[i] = i % SHAPE.seq() < 2 ? 0f : 1f; // a masked prompt of two tokens per sequence
-                }
-                double onDevice = device.step(tokens, targets, lossWeights, 1e-2f);
-                double inJava = java.step(tokens, targets, lossWeights, 1e-2f);
-                System.out.printf(Locale.ROOT, "adapter step %d  loss device %.7f  java %.7f  diff %.2e%n", step, onDevice, inJava,
-                        Math.abs(onDevice - inJava));
-                assertEquals(inJava, onDevice, 1e-5 * Math.abs(inJava), "loss of step " + step);
-            }
+            DeviceCheck.stepsMatch("adapter step", device, java, SHAPE, 2);
             float[][][] dg = device.fetchAdapterGradients(), jg = java.fetchAdapterGradients();
             float[][][] d = device.fetchAdapter(), j = java.fetchAdapter();
             assertEquals(2, d[0].length, "layers 1 and 2 carry the adapter");

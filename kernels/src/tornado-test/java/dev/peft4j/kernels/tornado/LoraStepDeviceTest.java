@@ -62,28 +62,10 @@ class LoraStepDeviceTest {
 
     private static void threeStepsMatch(LoraStep.Shape SHAPE, Set<LoraStep.Site> sites) {
         LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
-        int n = SHAPE.n();
-        SplittableRandom r = new SplittableRandom(3);
         try (LoraStep device = LoraStep.of(SHAPE, weights, 5, sites, null, null, TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
              LoraStep java = LoraStep.of(SHAPE, weights, 5, sites, null, null, null)) {
-            double first = 0, last = 0;
-            for (int step = 0; step < 3; step++) {
-                int[] tokens = new int[n], targets = new int[n];
-                float[] lossWeights = new float[n];
-                for (int i = 0; i < n; i++) {
-                    tokens[i] = r.nextInt(SHAPE.vocab());
-                    targets[i] = r.nextInt(SHAPE.vocab());
-                    lossWeights[i] = i % SHAPE.seq() < 2 ? 0f : 1f; // a masked prompt of two tokens per sequence
-                }
-                double onDevice = device.step(tokens, targets, lossWeights, 1e-2f);
-                double inJava = java.step(tokens, targets, lossWeights, 1e-2f);
-                System.out.printf(Locale.ROOT, "step %d  loss device %.7f  java %.7f  diff %.2e%n", step, onDevice, inJava,
-                        Math.abs(onDevice - inJava));
-                assertEquals(inJava, onDevice, 1e-5 * Math.abs(inJava), "loss of step " + step);
-                if (step == 0) first = onDevice;
-                last = onDevice;
-            }
-            assertNotEquals(first, last, "the LoRA weights moved");
+            double[] losses = DeviceCheck.stepsMatch("step", device, java, SHAPE, 3);
+            assertNotEquals(losses[0], losses[2], "the LoRA weights moved");
             float[][][] dg = device.fetchLoraGradients(), jg = java.fetchLoraGradients();
             float[][][] d = device.fetchLora(), j = java.fetchLora();
             List<LoraStep.Site> order = java.loraSites();

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.EnumSet;
-import java.util.Locale;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,28 +29,13 @@ class PrefixStepDeviceTest {
 
     private static void twoStepsMatch(LoraStep.LlamaAdapter adapter) {
         LoraStep.Weights weights = LoraStep.Weights.random(SHAPE, 1);
-        int n = SHAPE.n();
-        SplittableRandom r = new SplittableRandom(3);
         var sites = EnumSet.allOf(LoraStep.Site.class);
         try (LoraStep device = LoraStep.of(SHAPE, weights, 5, sites, adapter, PREFIX,
                 TornadoBackend.device(TornadoBackend.deviceIndexFromProperty()));
              LoraStep java = LoraStep.of(SHAPE, weights, 5, sites, adapter, PREFIX, null)) {
             float[] before = java.fetchPrefix();
             assertEquals(PREFIX.len() * PREFIX.width(SHAPE), before.length);
-            for (int step = 0; step < 2; step++) {
-                int[] tokens = new int[n], targets = new int[n];
-                float[] lossWeights = new float[n];
-                for (int i = 0; i < n; i++) {
-                    tokens[i] = r.nextInt(SHAPE.vocab());
-                    targets[i] = r.nextInt(SHAPE.vocab());
-                    lossWeights[i] = i % SHAPE.seq() < 2 ? 0f : 1f; // a masked prompt of two tokens per sequence
-                }
-                double onDevice = device.step(tokens, targets, lossWeights, 1e-2f);
-                double inJava = java.step(tokens, targets, lossWeights, 1e-2f);
-                System.out.printf(Locale.ROOT, "prefix step %d  loss device %.7f  java %.7f  diff %.2e%n", step, onDevice,
-                        inJava, Math.abs(onDevice - inJava));
-                assertEquals(inJava, onDevice, 1e-5 * Math.abs(inJava), "loss of step " + step);
-            }
+            DeviceCheck.stepsMatch("prefix step", device, java, SHAPE, 2);
             DeviceCheck.check("prefix.grad", device.fetchPrefixGradient(), java.fetchPrefixGradient(), 1e-4);
             float[] after = java.fetchPrefix();
             DeviceCheck.check("prefix", device.fetchPrefix(), after, 1e-4);

@@ -30,14 +30,17 @@ public final class CliBridge {
      * prefixHidden (0: a plain table).
      *
      * @param shape  dim, layers, heads, kvHeads, hidden, vocab, batch, seq
-     * @param frozen the base weights packed per kind, nn.Linear layout: embed, attnNorm, wq, wk, wv, wo, ffnNorm,
-     *               wGate, wUp, wDown, finalNorm, head (12 arrays; no array twice)
+     * @param embed  the token embedding [vocab][dim]
+     * @param layers the per-layer base weights [kind][layer][...], nn.Linear layout, kinds in the order attnNorm, wq,
+     *               wk, wv, wo, ffnNorm, wGate, wUp, wDown (packed here, {@link LoraStep.Weights#pack})
+     * @param head   the classifier [vocab][dim], not the embedding's array (a task takes an array once)
      * @param device the TornadoVM device index; -1 runs the device form as plain Java (a check)
      */
     public static DeviceStep openTrainer(int[] shape, float eps, double[] invFreq, int rank, float scaling, List<String> loraModules,
-                                         int adapterLen, int adapterStart, int prefixLen, int prefixHidden, float[][] frozen, int device) {
+                                         int adapterLen, int adapterStart, int prefixLen, int prefixHidden,
+                                         float[] embed, float[][][] layers, float[] finalNorm, float[] head, int device) {
         if (shape.length != 8) throw new IllegalArgumentException("shape has 8 numbers, got " + shape.length);
-        if (frozen.length != 12) throw new IllegalArgumentException("12 frozen weight arrays, got " + frozen.length);
+        if (layers.length != 9) throw new IllegalArgumentException("9 kinds of per-layer weights, got " + layers.length);
         LoraStep.Shape s = new LoraStep.Shape(shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6], shape[7],
                 Math.max(1, rank), scaling * Math.max(1, rank), eps, 10000);
         EnumSet<LoraStep.Site> sites = EnumSet.noneOf(LoraStep.Site.class);
@@ -53,8 +56,10 @@ public final class CliBridge {
                 throw new IllegalArgumentException("LoRA on " + module + " has no device form (q_proj ... down_proj and lm_head do)");
             }
         }
-        LoraStep.Weights w = new LoraStep.Weights(frozen[0], frozen[1], frozen[2], frozen[3], frozen[4], frozen[5], frozen[6],
-                frozen[7], frozen[8], frozen[9], frozen[10], frozen[11]);
+        float[][] packed = new float[layers.length][];
+        for (int k = 0; k < layers.length; k++) packed[k] = LoraStep.Weights.pack(layers[k]);
+        LoraStep.Weights w = new LoraStep.Weights(embed, packed[0], packed[1], packed[2], packed[3], packed[4], packed[5],
+                packed[6], packed[7], packed[8], finalNorm, head);
         return LoraStep.forTraining(s, w, sites, headLora, adapterLen > 0 ? new LoraStep.LlamaAdapter(adapterLen, adapterStart) : null,
                 prefixLen > 0 ? new LoraStep.Prefix(prefixLen, prefixHidden) : null, invFreq, device < 0 ? null : TornadoBackend.device(device));
     }

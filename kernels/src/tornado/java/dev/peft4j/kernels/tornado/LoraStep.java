@@ -999,11 +999,6 @@ public final class LoraStep implements DeviceStep {
         return new float[Math.multiplyExact(layers, size)];
     }
 
-    /** Like {@link #packed(int, int)}, at least {@code min} floats long. */
-    private static float[] packed(int layers, int size, int min) {
-        return new float[Math.max(min, Math.multiplyExact(layers, size))];
-    }
-
     private static float[] ones(int n) {
         float[] a = new float[n];
         java.util.Arrays.fill(a, 1f);

@@ -1,10 +1,13 @@
 package dev.peft4j.models.train;
 
 import dev.peft4j.api.Parameter;
+import dev.peft4j.api.UserException;
 import dev.peft4j.kernels.AdamW;
 import dev.peft4j.kernels.DeviceStep;
 import dev.peft4j.kernels.Threads;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * AdamW over a list of parameters, with clipping by the global gradient norm and averaging over
@@ -69,6 +72,30 @@ public final class AdamWOptimizer {
         step++;
         device.update(clippedScale(norm, microBatches), (float) lr, beta1, beta2, eps, weightDecay, step);
         return norm;
+    }
+
+    /**
+     * Hands the parameters' values and these moments to a device step that is to train them from now on. It must hold
+     * exactly these parameters, by name and size; otherwise a UserException names the first that differs.
+     */
+    public void startOn(DeviceStep device) {
+        Set<String> theirs = new LinkedHashSet<>(device.tensors());
+        for (Parameter p : params) {
+            if (!theirs.remove(p.name())) {
+                throw new UserException("--device: the device step cannot train " + p.name()
+                        + " (its methods have no device form for it); use --device cpu");
+            }
+            if (device.size(p.name()) != p.size()) {
+                throw new UserException("--device: the device step's " + p.name() + " has " + device.size(p.name()) + " values, the model's " + p.size());
+            }
+        }
+        if (!theirs.isEmpty()) throw new UserException("--device: the device step trains " + theirs.iterator().next() + ", which this model does not have");
+        for (int i = 0; i < params.size(); i++) device.write(params.get(i).name(), params.get(i).data(), m[i], v[i]);
+    }
+
+    /** Copies the parameters' values and the moments back from the device step that trains them. */
+    public void readFrom(DeviceStep device) {
+        for (int i = 0; i < params.size(); i++) device.read(params.get(i).name(), params.get(i).data(), m[i], v[i]);
     }
 
     /** 1 / microBatches, times the clipping factor when the norm is above the limit (as torch's clip_grad_norm_). */

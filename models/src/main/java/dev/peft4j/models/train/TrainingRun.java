@@ -118,27 +118,13 @@ public final class TrainingRun {
      * name and size; otherwise a UserException names the first that differs. The caller closes the step.
      */
     public void onDevice(DeviceStep device) {
-        java.util.Set<String> theirs = new java.util.LinkedHashSet<>(device.tensors());
-        float[][] m = optimizer.firstMoments(), v = optimizer.secondMoments();
-        for (Parameter p : params) {
-            if (!theirs.remove(p.name())) {
-                throw new UserException("--device: the device step cannot train " + p.name()
-                        + " (its methods have no device form for it); use --device cpu");
-            }
-            if (device.size(p.name()) != p.size()) {
-                throw new UserException("--device: the device step's " + p.name() + " has " + device.size(p.name()) + " values, the model's " + p.size());
-            }
-        }
-        if (!theirs.isEmpty()) throw new UserException("--device: the device step trains " + theirs.iterator().next() + ", which this model does not have");
-        for (int i = 0; i < params.size(); i++) device.write(params.get(i).name(), params.get(i).data(), m[i], v[i]);
+        optimizer.startOn(device);
         this.device = device;
     }
 
     /** Brings the parameters' values and the optimizer's moments back from the device (no-op on the CPU). */
     private void syncFromDevice() {
-        if (device == null) return;
-        float[][] m = optimizer.firstMoments(), v = optimizer.secondMoments();
-        for (int i = 0; i < params.size(); i++) device.read(params.get(i).name(), params.get(i).data(), m[i], v[i]);
+        if (device != null) optimizer.readFrom(device);
     }
 
     private int stopAfter = -1;
