@@ -389,7 +389,7 @@ public final class Safetensors implements AutoCloseable {
         ObjectNode root = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode m = root.putObject("__metadata__");
-            metadata.forEach(m::put);
+            new java.util.TreeMap<>(metadata).forEach(m::put); // sorted: equal metadata, equal bytes
         }
         Set<String> seen = new HashSet<>();
         long offset = 0;
