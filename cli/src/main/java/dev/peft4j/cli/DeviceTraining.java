@@ -59,8 +59,19 @@ final class DeviceTraining {
                     loras++;
                     double dropout = config(i).path("lora_dropout").asDouble();
                     if (dropout > 0) return "LoRA with lora_dropout " + dropout + " (the device step has no dropout; use 0)";
+                    JsonNode lc = config(i);
+                    if (lc.path("use_dora").asBoolean()) return "LoRA as DoRA (use_dora; the device step has plain LoRA)";
+                    if (!lc.path("rank_pattern").isEmpty() || !lc.path("alpha_pattern").isEmpty()) {
+                        return "LoRA with rank_pattern or alpha_pattern (the device step has one rank and one scaling)";
+                    }
                 }
-                case "prefix", "llama-adapter" -> { }
+                case "llama-adapter" -> {
+                    // the device step packs one gate per head (and gives each its own AdamW moments)
+                    if (!config(i).path("gate").asText("layer").equals("head")) {
+                        return "LLaMA-Adapter with one gate per layer (the device step has the per-head gate only: --adapter-gate head)";
+                    }
+                }
+                case "prefix" -> { }
                 default -> {
                     return "method '" + method + "' (the device step has forms of lora, prefix and llama-adapter only)";
                 }
