@@ -29,6 +29,8 @@ import java.util.SplittableRandom;
  * </pre>
  *
  * The row norms are computed each forward one row at a time ({@link #rowNorms}), never materialising B·A.
+ * Without dropout, {@code base} is the y the hook receives, as PEFT uses the layer's result so far; this is
+ * exact when the DoRA hook is the first at its site (one adapter per site, as PEFT files have).
  */
 final class LoraHook implements LinearHook {
     private final Parameter a;      // [r][in]

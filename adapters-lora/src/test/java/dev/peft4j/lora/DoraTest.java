@@ -52,19 +52,26 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     private static final int N = 3, IN = 5, OUT = 4, R = 2;
     private static final double S = 1.5;
 
-    /** Σ G ⊙ y for y = c ⊙ (x·Wᵀ + s·x·Aᵀ·Bᵀ), c = m / norm (norm given: held constant). */
-    private static double reference(double[] x, double[] w, double[] a, double[] b, double[] m, double[] norm, double[] g) {
+    /**
+     * Σ G ⊙ y for y = x·Wᵀ + (c − 1) ⊙ x̃·Wᵀ + c ⊙ s·x̃·Aᵀ·Bᵀ, x̃ = keep ⊙ x (the dropout mask), c = m / norm (norm
+     * given: held constant). Without dropout (keep = 1) that is c ⊙ (x·Wᵀ + s·x·Aᵀ·Bᵀ).
+     */
+    private static double reference(double[] x, double[] keep, double[] w, double[] a, double[] b, double[] m, double[] norm, double[] g) {
         double loss = 0;
         for (int i = 0; i < N; i++) {
             for (int o = 0; o < OUT; o++) {
-                double base = 0, low = 0;
-                for (int k = 0; k < IN; k++) base += x[i * IN + k] * w[o * IN + k];
+                double base = 0, dropped = 0, low = 0;
+                for (int k = 0; k < IN; k++) {
+                    base += x[i * IN + k] * w[o * IN + k];
+                    dropped += keep[i * IN + k] * x[i * IN + k] * w[o * IN + k];
+                }
                 for (int q = 0; q < R; q++) {
                     double h = 0;
-                    for (int k = 0; k < IN; k++) h += x[i * IN + k] * a[q * IN + k];
+                    for (int k = 0; k < IN; k++) h += keep[i * IN + k] * x[i * IN + k] * a[q * IN + k];
                     low += b[o * R + q] * h;
                 }
-                loss += g[i * OUT + o] * (m[o] / norm[o]) * (base + S * low);
+                double c = m[o] / norm[o];
+                loss += g[i * OUT + o] * (base + (c - 1) * dropped + c * S * low);
             }
         }
         return loss;
@@ -102,15 +109,21 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         return v;
     }
 
-    @Test
-    void oneLinearMatchesADoubleReferenceAndItsFiniteDifferences() {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(doubles = {0.0, 0.4})
+    void oneLinearMatchesADoubleReferenceAndItsFiniteDifferences(double dropout) {
         SplittableRandom rng = new SplittableRandom(7);
         double[] x = random(rng, N * IN), w = random(rng, OUT * IN), a = random(rng, R * IN), b = random(rng, OUT * R), g = random(rng, N * OUT);
         double[] m = random(rng, OUT);
         for (int o = 0; o < OUT; o++) m[o] = 1 + Math.abs(m[o]);
         Parameter pa = new Parameter("A", new int[]{R, IN}, f(a)), pb = new Parameter("B", new int[]{OUT, R}, f(b)), pm = new Parameter("m", new int[]{OUT}, f(m));
         float[] wf = f(w);
-        LoraHook hook = new LoraHook(pa, pb, pm, wf, IN, OUT, R, S, 0, 1);
+        long salt = 1, seed = 11;
+        LoraHook hook = new LoraHook(pa, pb, pm, wf, IN, OUT, R, S, dropout, salt);
+        // the hook's dropout mask: the same stream it draws (seed ^ salt), 0 or 1/(1 − p) per element
+        double[] keep = new double[N * IN];
+        SplittableRandom masks = new SplittableRandom(seed ^ salt);
+        for (int i = 0; i < keep.length; i++) keep[i] = dropout == 0 ? 1 : masks.nextFloat() < (float) dropout ? 0 : 1f / (1f - (float) dropout);
         // y = x·Wᵀ as the model's base computes it, then the hook
         float[] y = new float[N * OUT];
         for (int i = 0; i < N; i++) for (int o = 0; o < OUT; o++) {
@@ -118,11 +131,11 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
             for (int k = 0; k < IN; k++) s += x[i * IN + k] * w[o * IN + k];
             y[i * OUT + o] = (float) s;
         }
-        hook.forward(f(x), y, N, new Pass(true, 1));
+        hook.forward(f(x), y, N, new Pass(true, seed));
         double[] norm = norms(w, a, b);
         double got = 0;
         for (int j = 0; j < N * OUT; j++) got += g[j] * y[j];
-        double want = reference(x, w, a, b, m, norm, g);
+        double want = reference(x, keep, w, a, b, m, norm, g);
         assertEquals(want, got, 1e-5 * Math.abs(want), "forward");
         // backward: the base adds dy·W to dx, the hook the rest
         float[] dx = new float[N * IN];
@@ -140,9 +153,9 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
             for (int i = 0; i < values[p].length; i++) {
                 double old = values[p][i], h = 1e-6;
                 values[p][i] = old + h;
-                double up = reference(x, w, a, b, m, norm, g);
+                double up = reference(x, keep, w, a, b, m, norm, g);
                 values[p][i] = old - h;
-                double down = reference(x, w, a, b, m, norm, g);
+                double down = reference(x, keep, w, a, b, m, norm, g);
                 values[p][i] = old;
                 double fd = (up - down) / (2 * h);
                 double err = Math.abs(fd - grads[p][i]) / Math.max(1, Math.abs(fd));
@@ -150,7 +163,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
                 assertEquals(fd, grads[p][i], 1e-4 * Math.max(1, Math.abs(fd)), names[p] + "[" + i + "]");
             }
         }
-        System.out.printf("DoRA linear: forward %.9f vs double %.9f; gradients of A, B, m, x vs double central differences (norm detached): worst %.2e (tol 1e-4)%n",
+        System.out.printf("DoRA linear, dropout " + dropout + ": forward %.9f vs double %.9f; gradients of A, B, m, x vs double central differences (norm detached): worst %.2e (tol 1e-4)%n",
                 got, want, worst);
     }
 
