@@ -1,6 +1,7 @@
 package dev.peft4j.models.io;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.kernels.quant.Dequant;
 import dev.peft4j.kernels.quant.GgmlType;
 import dev.peft4j.kernels.quant.Quantize;
@@ -19,6 +20,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -235,6 +237,38 @@ public final class GgufCheckpoint {
             int to = metaHeads > 0 ? hfRowOf(r, headDim) : r;
             Dequant.dequantize(t.type(), t.data(), r * rowBytes, dst, to * cols, cols);
         }
+    }
+
+    /**
+     * The 2-D weights of an open GGUF model as {@link WeightMatrix}es in their stored types, by peft4j
+     * (Hugging Face) tensor name, for a frozen base that stays compressed. Each is a slice of the file's
+     * mapping, not copied, except: q and k (their rows are permuted from Meta's order into an off-heap copy,
+     * whole rows of bytes, never dequantised) and F32 tensors (held in a float[]). Valid while {@code g} is open.
+     */
+    public static Map<String, WeightMatrix> matrices(GgufFile g) {
+        LlamaConfig c = readConfig(g);
+        Map<String, WeightMatrix> out = new LinkedHashMap<>();
+        for (LlamaWeights.Tensor t : HfCheckpoint.layout(c)) {
+            if (t.shape().length != 2) continue;
+            String name = ggufName(t.name());
+            out.put(t.name(), matrix(g.tensor(name), metaHeads(name, c), c.headDim()));
+        }
+        return out;
+    }
+
+    /** One tensor [rows][cols] as a {@link WeightMatrix}; rows permuted from Meta's order when {@code metaHeads} > 0. */
+    public static WeightMatrix matrix(Tensor t, int metaHeads, int headDim) {
+        int rows = Math.toIntExact(t.rows()), cols = Math.toIntExact(t.rowLength());
+        if (t.type() == GgmlType.F32) {
+            float[] f = new float[Math.multiplyExact(rows, cols)];
+            dequantize(t, metaHeads, headDim, f);
+            return WeightMatrix.of(f, rows, cols);
+        }
+        if (metaHeads == 0) return WeightMatrix.of(t.type(), t.data(), rows, cols);
+        WeightMatrix m = WeightMatrix.allocate(t.type(), rows, cols);
+        long rb = t.rowBytes();
+        for (int r = 0; r < rows; r++) MemorySegment.copy(t.data(), r * rb, m.data(), hfRowOf(r, headDim) * rb, rb);
+        return m;
     }
 
     /** peft4j's (Hugging Face's) row of Meta row {@code metaRow}. */

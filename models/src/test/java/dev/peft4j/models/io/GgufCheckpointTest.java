@@ -93,6 +93,29 @@ class GgufCheckpointTest {
     }
 
     @Test
+    void weightsStayCompressedAsSlicesOfTheMappingExceptPermutedQAndK() {
+        LlamaWeights expected = HfCheckpoint.read(fixture("llama-bpe.expected"));
+        java.util.Map<String, float[]> byName = new java.util.HashMap<>();
+        for (LlamaWeights.Tensor t : expected.tensors()) byName.put(t.name(), t.data());
+        try (GgufFile g = GgufFile.open(fixture("llama-bpe.gguf"))) {
+            var matrices = GgufCheckpoint.matrices(g);
+            assertEquals(1 + 2 * 7, matrices.size(), "embedding + 7 linears per layer (tied: no lm_head)");
+            int mapped = 0;
+            for (var e : matrices.entrySet()) {
+                dev.peft4j.kernels.WeightMatrix m = e.getValue();
+                assertArrayEquals(byName.get(e.getKey()), m.toF32(), e.getKey());
+                boolean qk = e.getKey().contains("q_proj") || e.getKey().contains("k_proj");
+                if (!m.isF32()) assertEquals(!qk, m.data().isMapped(), e.getKey() + " is a slice of the mapping unless permuted");
+                if (!m.isF32() && m.data().isMapped()) mapped++;
+            }
+            assertEquals(GgmlType.Q4_K, matrices.get("model.layers.0.mlp.down_proj.weight").type());
+            assertEquals(GgmlType.Q4_0, matrices.get("model.layers.1.self_attn.k_proj.weight").type());
+            System.out.printf(Locale.ROOT, "llama-bpe.gguf: %d weight matrices in their stored types, %d of them mapped (not copied), decode bit-equal to gguf-py%n",
+                    matrices.size(), mapped);
+        }
+    }
+
+    @Test
     void tokenizersStoredInTheFileEncodeAsTheOriginals() throws IOException {
         Tokenizer spGguf = Tokenizers.load(fixture("llama-spm.gguf"));
         Tokenizer sp = SentencePieceTokenizer.load(tokenizerFixture("bpe-bytefallback.model"));
