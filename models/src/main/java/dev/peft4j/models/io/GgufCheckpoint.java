@@ -138,15 +138,25 @@ public final class GgufCheckpoint {
         } catch (IllegalArgumentException e) {
             throw g.bad("rope_freqs.weight", e.getMessage());
         }
+        double[] want = divisors(c, s);
         for (int i = 0; i < half; i++) {
-            double invFreq = Math.pow(c.ropeTheta(), -2.0 * i / c.headDim());
-            double expected = invFreq / s.scale(invFreq);
+            double expected = want[i];
             if (Math.abs(expected - divisors[i]) > 1e-5 * Math.max(1, expected)) {
                 throw g.bad("rope_freqs.weight", "divisor " + i + " is " + divisors[i] + " but LLaMA 3 scaling (factor " + factor
                         + ", low 1, high 4, original context " + orig + ") gives " + expected + "; other scalings are not supported");
             }
         }
         return s;
+    }
+
+    /** rope_freqs.weight of LLaMA 3 scaling: per frequency i, the divisor invFreq_i / scaled invFreq_i. */
+    static double[] divisors(LlamaConfig c, RopeScaling s) {
+        double[] d = new double[c.headDim() / 2];
+        for (int i = 0; i < d.length; i++) {
+            double invFreq = Math.pow(c.ropeTheta(), -2.0 * i / c.headDim());
+            d[i] = invFreq / s.scale(invFreq);
+        }
+        return d;
     }
 
     /** The GGUF name of each peft4j (Hugging Face) tensor name. */
@@ -335,11 +345,9 @@ public final class GgufCheckpoint {
         for (Map.Entry<String, Value> e : tokenizerMeta.entrySet()) out.put(e.getKey(), e.getValue());
         if (s != null) {
             int half = c.headDim() / 2;
+            double[] exact = divisors(c, s);
             float[] divisors = new float[half];
-            for (int i = 0; i < half; i++) {
-                double invFreq = Math.pow(c.ropeTheta(), -2.0 * i / c.headDim());
-                divisors[i] = (float) (invFreq / s.scale(invFreq));
-            }
+            for (int i = 0; i < half; i++) divisors[i] = (float) exact[i];
             out.tensor("rope_freqs.weight", GgmlType.F32, new long[]{half}, () -> encode(GgmlType.F32, divisors, 1, half, 0, 0));
         }
         for (LlamaWeights.Tensor t : w.tensors()) {
