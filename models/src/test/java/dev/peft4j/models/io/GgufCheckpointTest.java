@@ -93,6 +93,66 @@ class GgufCheckpointTest {
     }
 
     @Test
+    void metadataOfEveryTypeAndACustomAlignmentRoundTrip() throws IOException {
+        GgufWriter w = new GgufWriter();
+        w.putUint32("general.alignment", 64);
+        w.put("u8", GgufFile.Value.of(GgufFile.ValueType.UINT8, 255L)).put("i8", GgufFile.Value.of(GgufFile.ValueType.INT8, -128L))
+                .put("u16", GgufFile.Value.of(GgufFile.ValueType.UINT16, 65535L)).put("i16", GgufFile.Value.of(GgufFile.ValueType.INT16, -32768L))
+                .put("u32", GgufFile.Value.of(GgufFile.ValueType.UINT32, 4294967295L)).put("i32", GgufFile.Value.of(GgufFile.ValueType.INT32, -7L))
+                .put("u64", GgufFile.Value.of(GgufFile.ValueType.UINT64, -1L)).put("i64", GgufFile.Value.of(GgufFile.ValueType.INT64, Long.MIN_VALUE))
+                .put("f32", GgufFile.Value.of(GgufFile.ValueType.FLOAT32, 1.5f)).put("f64", GgufFile.Value.of(GgufFile.ValueType.FLOAT64, -2.25))
+                .put("bool", GgufFile.Value.of(GgufFile.ValueType.BOOL, true)).put("str", GgufFile.Value.of(GgufFile.ValueType.STRING, "caf\u00e9 \uD83E\uDD99"))
+                .put("a.i16", GgufFile.Value.array(GgufFile.ValueType.INT16, new long[]{-1, 2, 3}))
+                .put("a.f32", GgufFile.Value.array(GgufFile.ValueType.FLOAT32, new float[]{1f, -0f, Float.NaN}))
+                .put("a.f64", GgufFile.Value.array(GgufFile.ValueType.FLOAT64, new double[]{1e300}))
+                .put("a.bool", GgufFile.Value.array(GgufFile.ValueType.BOOL, new boolean[]{true, false}))
+                .put("a.str", GgufFile.Value.array(GgufFile.ValueType.STRING, new String[]{"", "x y"}))
+                .put("a.arr", GgufFile.Value.array(GgufFile.ValueType.ARRAY, new GgufFile.Value[]{
+                        GgufFile.Value.array(GgufFile.ValueType.UINT8, new long[]{1, 2}), GgufFile.Value.array(GgufFile.ValueType.STRING, new String[]{"z"})}));
+        float[] x = {1, 2, 3};
+        w.tensor("a", GgmlType.F32, new long[]{3}, () -> MemorySegment.ofArray(Quantize.quantize(GgmlType.F32, x, 0, 3)));
+        w.tensor("b", GgmlType.F16, new long[]{3}, () -> MemorySegment.ofArray(Quantize.quantize(GgmlType.F16, x, 0, 3)));
+        Path file = dir.resolve("types.gguf");
+        w.write(file);
+        byte[] bytes = Files.readAllBytes(file);
+        for (int version : new int[]{3, 2}) {
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putInt(4, version);
+            Path v = copy(bytes, "types-v" + version + ".gguf");
+            try (GgufFile g = GgufFile.open(v)) {
+                assertEquals(version, g.version());
+                assertEquals(64, g.alignment());
+                assertEquals(0, g.dataOffset() % 64);
+                assertEquals(64, g.tensor("b").offset(), "the second tensor starts at the next multiple of 64");
+                assertEquals(255L, g.integer("u8", null));
+                assertEquals(-128L, g.integer("i8", null));
+                assertEquals(65535L, g.integer("u16", null));
+                assertEquals(-32768L, g.integer("i16", null));
+                assertEquals(4294967295L, g.integer("u32", null));
+                assertEquals(-1L, g.integer("u64", null));
+                assertEquals(Long.MIN_VALUE, g.integer("i64", null));
+                assertEquals(1.5, g.number("f32", null));
+                assertEquals(-2.25, g.number("f64", null));
+                assertTrue(g.bool("bool", false));
+                assertEquals("caf\u00e9 \uD83E\uDD99", g.string("str", null));
+                assertArrayEquals(new long[]{-1, 2, 3}, (long[]) g.array("a.i16", GgufFile.ValueType.INT16, true).value());
+                assertArrayEquals(new float[]{1f, -0f, Float.NaN}, (float[]) g.array("a.f32", GgufFile.ValueType.FLOAT32, true).value());
+                assertArrayEquals(new double[]{1e300}, (double[]) g.array("a.f64", GgufFile.ValueType.FLOAT64, true).value());
+                assertArrayEquals(new boolean[]{true, false}, (boolean[]) g.array("a.bool", GgufFile.ValueType.BOOL, true).value());
+                assertArrayEquals(new String[]{"", "x y"}, (String[]) g.array("a.str", GgufFile.ValueType.STRING, true).value());
+                GgufFile.Value[] nested = (GgufFile.Value[]) g.array("a.arr", GgufFile.ValueType.ARRAY, true).value();
+                assertArrayEquals(new long[]{1, 2}, (long[]) nested[0].value());
+                assertArrayEquals(new String[]{"z"}, (String[]) nested[1].value());
+                assertArrayEquals(x, Dequant.dequantize(GgmlType.F16, g.tensor("b").data(), 0, 3));
+                var e = assertThrows(UserException.class, () -> g.string("u8", null));
+                assertTrue(e.getMessage().contains(v.toString()) && e.getMessage().contains("u8") && e.getMessage().contains("STRING"), e.getMessage());
+            }
+        }
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putInt(4, 1);
+        Path v1 = copy(bytes, "types-v1.gguf");
+        assertRefused(v1, () -> GgufFile.open(v1).close(), "version", "version 1 is not supported");
+    }
+
+    @Test
     void weightsStayCompressedAsSlicesOfTheMappingExceptPermutedQAndK() {
         LlamaWeights expected = HfCheckpoint.read(fixture("llama-bpe.expected"));
         java.util.Map<String, float[]> byName = new java.util.HashMap<>();
