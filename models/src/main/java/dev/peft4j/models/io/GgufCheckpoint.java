@@ -1,6 +1,7 @@
 package dev.peft4j.models.io;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.kernels.Threads;
 import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.kernels.quant.Dequant;
 import dev.peft4j.kernels.quant.GgmlType;
@@ -243,10 +244,12 @@ public final class GgufCheckpoint {
         int cols = Math.toIntExact(t.rowLength());
         int rows = Math.toIntExact(t.rows());
         long rowBytes = t.rowBytes();
-        for (int r = 0; r < rows; r++) {
-            int to = metaHeads > 0 ? hfRowOf(r, headDim) : r;
-            Dequant.dequantize(t.type(), t.data(), r * rowBytes, dst, to * cols, cols);
-        }
+        Threads.parallelFor(rows, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int row = metaHeads > 0 ? hfRowOf(r, headDim) : r;
+                Dequant.dequantize(t.type(), t.data(), r * rowBytes, dst, row * cols, cols);
+            }
+        });
     }
 
     /**
