@@ -369,10 +369,12 @@ public final class GgufCheckpoint {
     private static MemorySegment encode(GgmlType type, float[] data, int rows, int cols, int metaHeads, int headDim) {
         long rowBytes = type.byteSize(cols);
         MemorySegment seg = Arena.ofAuto().allocate(rowBytes * rows, 64);
-        for (int r = 0; r < rows; r++) {
-            int from = metaHeads > 0 ? hfRowOf(r, headDim) : r;
-            Quantize.quantize(type, data, from * cols, cols, seg, r * rowBytes);
-        }
+        Threads.parallelFor(rows, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int from = metaHeads > 0 ? hfRowOf(r, headDim) : r;
+                Quantize.quantize(type, data, from * cols, cols, seg, r * rowBytes);
+            }
+        });
         return seg;
     }
 
