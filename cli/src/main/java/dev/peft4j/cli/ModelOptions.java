@@ -1,6 +1,8 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.kernels.quant.GgmlType;
+import dev.peft4j.kernels.quant.Quantize;
 import dev.peft4j.models.DefaultModel;
 import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.io.Checkpoints;
@@ -47,6 +49,28 @@ final class ModelOptions {
     @Option(names = "--plugins", paramLabel = "DIR", description = "Also load PEFT method plugins from the jars in DIR.")
     Path plugins;
 
+    @Option(names = "--base-dtype", defaultValue = "keep", paramLabel = "keep|f32|bf16|f16|q8_0|q4_0",
+            description = "The frozen base's weights in memory: keep (as stored: F32, BF16, F16, Q8_0, Q4_0, Q4_K, Q6_K) or converted on load "
+                    + "(default: ${DEFAULT-VALUE}). Trainable tensors are float32 either way.")
+    String baseDtype = "keep";
+
+    /** The type --base-dtype names, or null for keep. */
+    static GgmlType baseType(String value) {
+        String v = value.toLowerCase(java.util.Locale.ROOT);
+        if (v.equals("keep")) return null;
+        GgmlType t = GgmlType.ofName(v);
+        if (t == null || !Quantize.supports(t) && t != GgmlType.F32) {
+            throw new UserException("--base-dtype: unknown type '" + value + "' (expected keep, f32, bf16, f16, q8_0 or q4_0)");
+        }
+        return t;
+    }
+
+    /** w with its linears and embedding converted as --base-dtype asks. */
+    private LlamaWeights withBaseType(LlamaWeights w) {
+        GgmlType t = baseType(baseDtype);
+        return t == null ? w : w.convertBase(t);
+    }
+
     /** A loaded model, its tokenizer and its installed adapters. */
     record Loaded(String name, LlamaWeights weights, Tokenizer tokenizer, PeftModel peft) {}
 
@@ -80,10 +104,10 @@ final class ModelOptions {
         if (model == null) {
             Tokenizer tok = tokenizer == null ? new ByteTokenizer() : tokenizer(tokenizer);
             checkVocab(tok, DefaultModel.config().vocabSize(), "the embedded model");
-            return withAdapters("embedded default model (random weights)", DefaultModel.weights(), tok);
+            return withAdapters("embedded default model (random weights)", withBaseType(DefaultModel.weights()), tok);
         }
         if (!Files.exists(model)) throw new UserException("--model: " + model + " does not exist");
-        LlamaWeights w = Checkpoints.load(model);
+        LlamaWeights w = withBaseType(Checkpoints.load(model));
         Path tokPath = tokenizer != null ? tokenizer : findTokenizerBeside(model);
         if (tokPath == null && !needTokenizer) return withAdapters(model.toString(), w, null);
         if (tokPath == null) {

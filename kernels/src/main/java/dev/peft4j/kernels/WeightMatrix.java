@@ -1,6 +1,7 @@
 package dev.peft4j.kernels;
 
 import dev.peft4j.kernels.quant.GgmlType;
+import dev.peft4j.kernels.quant.Quantize;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -108,9 +109,29 @@ public final class WeightMatrix {
         FrozenMatmulCpu.decode(this, r0, r1, c0, c1, dst, dstOff, ld);
     }
 
-    /** A float32 copy of every value [rows][cols] (the array itself, copied, for F32). */
+    /**
+     * This matrix in {@code target}: itself when it is already, else its values decoded a few rows at a
+     * time and rounded or quantised ({@link Quantize}), so no float32 copy of the whole matrix is made
+     * unless float32 is the target.
+     */
+    public WeightMatrix convert(GgmlType target) {
+        if (target == type) return this;
+        if (target == GgmlType.F32) return of(type == GgmlType.F32 ? f32.clone() : toF32(), rows, cols);
+        if (!Quantize.supports(target)) throw new IllegalArgumentException("cannot convert weights to " + target + " (no quantiser for it)");
+        WeightMatrix out = allocate(target, rows, cols);
+        int chunk = Math.max(1, (1 << 16) / Math.max(1, cols));
+        float[] buf = new float[chunk * cols];
+        for (int r0 = 0; r0 < rows; r0 += chunk) {
+            int n = Math.min(chunk, rows - r0);
+            decode(r0, r0 + n, 0, cols, buf, 0, cols);
+            Quantize.quantize(target, buf, 0, n * cols, out.data, r0 * out.rowBytes);
+        }
+        return out;
+    }
+
+    /** Every value as float32 [rows][cols]: the matrix's own array for F32, a decoded copy otherwise. */
     public float[] toF32() {
-        if (f32 != null) return f32.clone();
+        if (f32 != null) return f32;
         float[] out = new float[Math.multiplyExact(rows, cols)];
         decode(0, rows, 0, cols, out, 0, cols);
         return out;
