@@ -35,7 +35,7 @@ final class ConvertCommand implements Callable<Integer> {
     String format;
 
     @Option(names = "--dtype", paramLabel = "f32|f16|bf16|q8_0|q4_0", defaultValue = "f32",
-            description = "Tensor type: f32, f16 or bf16 for Hugging Face; also q8_0 or q4_0 for GGUF (norms stay f32); "
+            description = "Tensor type: f32, f16 or bf16 for Hugging Face; also q8_0, q4_0 or keep (each weight as held, stored blocks copied) for GGUF (norms stay f32); "
                     + "llama2.c is always f32 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
@@ -94,7 +94,7 @@ final class ConvertCommand implements Callable<Integer> {
             throw new UserException("--out: cannot write " + outPath + ": " + e.getMessage(), e);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        String t = type.name().toLowerCase(Locale.ROOT);
+        String t = type == null ? "keep" : type.name().toLowerCase(Locale.ROOT);
         if (json) {
             new Report().put("model", model.toString()).put("out", outPath.toString()).put("format", "gguf").put("dtype", t)
                     .put("parameters", w.config.parameterCount()).put("seconds", seconds).put("peak_rss_bytes", Report.peakRssBytes()).printJson(out);
@@ -110,8 +110,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     /** A GGUF output type from --dtype. */
     static GgmlType ggufType(String dtype) {
+        if (dtype.equalsIgnoreCase("keep")) return null;
         GgmlType t = GgmlType.ofName(dtype.toLowerCase(Locale.ROOT).replace("float32", "f32").replace("float16", "f16").replace("bfloat16", "bf16"));
-        if (t == null || !Quantize.supports(t)) throw new UserException("--dtype: '" + dtype + "' is not a GGUF output type (use f32, f16, bf16, q8_0 or q4_0)");
+        if (t == null || !Quantize.supports(t)) throw new UserException("--dtype: '" + dtype + "' is not a GGUF output type (use f32, f16, bf16, q8_0, q4_0 or keep)");
         return t;
     }
 

@@ -27,7 +27,7 @@ final class MergeCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--dtype", defaultValue = "f32",
-            description = "f32, f16 or bf16 for Hugging Face output; also q8_0 or q4_0 for GGUF (default: ${DEFAULT-VALUE}).")
+            description = "f32, f16 or bf16 for Hugging Face output; also q8_0, q4_0 or keep (each weight as held: merged ones f32, the rest as stored) for GGUF (default: ${DEFAULT-VALUE}).")
     String dtype;
 
     @Option(names = "--json", description = "Print one JSON object with the results as the last line.") boolean json;

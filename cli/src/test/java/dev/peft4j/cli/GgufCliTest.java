@@ -78,5 +78,11 @@ class GgufCliTest {
         JsonNode b = CliTest.run("generate", "--model", merged.toString(), "--prompt", "Say 3.", "--temperature", "0", "--max-new-tokens", "8", "--json").json();
         assertEquals(a.get("ids"), b.get("ids"), "merged GGUF (f32) = adapter merged on load");
         assertTrue(Files.size(merged) > Files.size(gguf), "f32 merge is larger than the q8_0 base");
+        Path kept = dir.resolve("merged-keep.gguf");
+        CliTest.Run k = CliTest.run("merge", "--model", gguf.toString(), "--adapter", run.resolve("adapter").toString(), "--out", kept.toString(), "--dtype", "keep");
+        assertEquals(0, k.code(), k.err());
+        JsonNode kk = CliTest.run("generate", "--model", kept.toString(), "--prompt", "Say 3.", "--temperature", "0", "--max-new-tokens", "8", "--json").json();
+        assertEquals(a.get("ids"), kk.get("ids"), "merged GGUF (keep: merged linears f32, the rest q8_0 as stored)");
+        assertTrue(Files.size(kept) < Files.size(merged), "keep leaves the unmerged tensors in q8_0");
     }
 }

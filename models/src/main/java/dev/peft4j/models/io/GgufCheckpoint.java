@@ -44,7 +44,8 @@ import java.util.Set;
  * are in Meta's interleaved RoPE order; they are permuted to peft4j's order by whole rows (a row of a
  * block-quantised tensor is whole blocks), as {@link Llama2cCheckpoint} does.
  *
- * <p>Writing stores 2-D weights in the asked type (F32, F16, BF16, Q8_0 or Q4_0; a weight whose rows are not
+ * <p>Reading keeps the weights in their stored types, memory-mapped ({@link #read(Path, int)}). Writing stores
+ * 2-D weights in the asked type (F32, F16, BF16, Q8_0 or Q4_0, or each as held; a weight whose rows are not
  * whole blocks falls back to F16, as llama.cpp's converter does) and norms in F32, with the tokenizer.
  */
 public final class GgufCheckpoint {
@@ -218,22 +219,28 @@ public final class GgufCheckpoint {
         }
     }
 
-    /** Reads the model, dequantised to float32. */
+    /** Reads the model, its weights in their stored types (see {@link #read(Path, int)}). */
     public static LlamaWeights read(Path file) {
         return read(file, 0);
     }
 
-    /** Reads the model dequantised to float32, replacing its context length by {@code maxSeqLen} when positive. */
+    /**
+     * Reads the model, replacing its context length by {@code maxSeqLen} when positive. Linear weights and
+     * the embedding stay in their stored types as slices of the file's mapping (not copied), except q and k,
+     * whose rows are permuted from Meta's order into an off-heap copy (whole rows of bytes, never
+     * dequantised), and F32 tensors, copied into float arrays; norm weights are float32.
+     */
     public static LlamaWeights read(Path file, int maxSeqLen) {
-        try (GgufFile g = GgufFile.open(file)) {
-            LlamaConfig c = readConfig(g);
-            LlamaWeights w = new LlamaWeights(maxSeqLen > 0 ? c.withMaxSeqLen(maxSeqLen) : c);
-            for (LlamaWeights.Tensor t : w.tensors()) {
-                String name = ggufName(t.name());
-                dequantize(g.tensor(name), metaHeads(name, c), c.headDim(), t.data());
-            }
-            return w;
+        GgufFile g = GgufFile.openMapped(file);
+        LlamaConfig c = readConfig(g);
+        LlamaWeights w = new LlamaWeights(maxSeqLen > 0 ? c.withMaxSeqLen(maxSeqLen) : c, null);
+        for (LlamaWeights.Tensor t : HfCheckpoint.layout(c)) {
+            String name = ggufName(t.name());
+            Tensor stored = g.tensor(name);
+            if (t.shape().length == 1) dequantize(stored, 0, c.headDim(), w.weight(t.name()).f32());
+            else w.set(t.name(), matrix(stored, metaHeads(name, c), c.headDim()));
         }
+        return w;
     }
 
     /**
@@ -250,23 +257,6 @@ public final class GgufCheckpoint {
                 Dequant.dequantize(t.type(), t.data(), r * rowBytes, dst, row * cols, cols);
             }
         });
-    }
-
-    /**
-     * The 2-D weights of an open GGUF model as {@link WeightMatrix}es in their stored types, by peft4j
-     * (Hugging Face) tensor name, for a frozen base that stays compressed. Each is a slice of the file's
-     * mapping, not copied, except: q and k (their rows are permuted from Meta's order into an off-heap copy,
-     * whole rows of bytes, never dequantised) and F32 tensors (held in a float[]). Valid while {@code g} is open.
-     */
-    public static Map<String, WeightMatrix> matrices(GgufFile g) {
-        LlamaConfig c = readConfig(g);
-        Map<String, WeightMatrix> out = new LinkedHashMap<>();
-        for (LlamaWeights.Tensor t : HfCheckpoint.layout(c)) {
-            if (t.shape().length != 2) continue;
-            String name = ggufName(t.name());
-            out.put(t.name(), matrix(g.tensor(name), metaHeads(name, c), c.headDim()));
-        }
-        return out;
     }
 
     /** One tensor [rows][cols] as a {@link WeightMatrix}; rows permuted from Meta's order when {@code metaHeads} > 0. */
@@ -310,11 +300,12 @@ public final class GgufCheckpoint {
     }
 
     /**
-     * Writes {@code w} (and {@code tokenizer}, unless null) to {@code file} with 2-D weights in {@code type},
-     * atomically and deterministically.
+     * Writes {@code w} (and {@code tokenizer}, unless null) to {@code file} with 2-D weights in {@code type}
+     * (null: each in the type it is held in), atomically and deterministically. A weight already held in
+     * the type it is written in is copied as it is (its rows permuted for q and k), never re-quantised.
      */
     public static void write(LlamaWeights w, Tokenizer tokenizer, Path file, GgmlType type) throws IOException {
-        if (!Quantize.supports(type)) {
+        if (type != null && !Quantize.supports(type)) {
             throw new UserException("cannot write " + file + " as " + type + ": GGUF output is F32, F16, BF16, Q8_0 or Q4_0");
         }
         LlamaConfig c = w.config;
@@ -331,8 +322,11 @@ public final class GgufCheckpoint {
         GgufWriter out = new GgufWriter();
         out.putString("general.architecture", ARCH);
         out.putString("general.name", "peft4j");
-        out.putUint32("general.file_type", fileType(type));
-        if (type.isQuantized()) out.putUint32("general.quantization_version", 2);
+        GgmlType main = type != null ? type : mostBytes(w);
+        out.putUint32("general.file_type", fileType(main));
+        if (main.isQuantized() || w.storedTypes().stream().anyMatch(GgmlType::isQuantized) && type == null) {
+            out.putUint32("general.quantization_version", 2);
+        }
         String p = ARCH + ".";
         out.putUint32(p + "vocab_size", c.vocabSize());
         out.putUint32(p + "context_length", c.maxSeqLen());
@@ -351,23 +345,40 @@ public final class GgufCheckpoint {
             double[] exact = divisors(c, s);
             float[] divisors = new float[half];
             for (int i = 0; i < half; i++) divisors[i] = (float) exact[i];
-            out.tensor("rope_freqs.weight", GgmlType.F32, new long[]{half}, () -> encode(GgmlType.F32, divisors, 1, half, 0, 0));
+            out.tensor("rope_freqs.weight", GgmlType.F32, new long[]{half}, () -> encode(GgmlType.F32, WeightMatrix.of(divisors, 1, half), 0, 0));
         }
         for (LlamaWeights.Tensor t : w.tensors()) {
             String name = ggufName(t.name());
             long[] d = dims(t.shape());
-            GgmlType tt = d.length == 1 ? GgmlType.F32 : d[0] % type.blockSize() == 0 ? type : GgmlType.F16;
-            int rows = d.length == 1 ? 1 : (int) d[1];
-            int cols = (int) d[0];
+            WeightMatrix m = t.weight();
+            GgmlType want = d.length == 1 ? GgmlType.F32 : type != null ? type : m.type();
+            GgmlType tt = d[0] % want.blockSize() == 0 ? want : GgmlType.F16;
             int heads = metaHeads(name, c);
-            out.tensor(name, tt, d, () -> encode(tt, t.data(), rows, cols, heads, c.headDim()));
+            out.tensor(name, tt, d, () -> encode(tt, m, heads, c.headDim()));
         }
         out.write(file);
     }
 
-    /** data ([rows][cols], peft4j row order) as {@code type}; rows in Meta's order when {@code metaHeads} > 0. */
-    private static MemorySegment encode(GgmlType type, float[] data, int rows, int cols, int metaHeads, int headDim) {
+    /** The type most of the base's bytes are held in (for general.file_type of a mixed file). */
+    private static GgmlType mostBytes(LlamaWeights w) {
+        Map<GgmlType, Long> bytes = new java.util.EnumMap<>(GgmlType.class);
+        for (LlamaWeights.Tensor t : w.tensors()) if (t.shape().length == 2) bytes.merge(t.weight().type(), t.weight().bytes(), Long::sum);
+        GgmlType best = GgmlType.F32;
+        for (var e : bytes.entrySet()) if (e.getValue() > bytes.getOrDefault(best, 0L)) best = e.getKey();
+        return best == GgmlType.Q4_K || best == GgmlType.Q6_K ? GgmlType.F32 : best;
+    }
+
+    /** m ([rows][cols], peft4j row order) as {@code type}; rows in Meta's order when {@code metaHeads} > 0. */
+    private static MemorySegment encode(GgmlType type, WeightMatrix m, int metaHeads, int headDim) {
+        int rows = m.rows(), cols = m.cols();
         long rowBytes = type.byteSize(cols);
+        if (m.type() == type && type != GgmlType.F32) {
+            if (metaHeads == 0) return m.data();
+            MemorySegment seg = Arena.ofAuto().allocate(rowBytes * rows, 64);
+            for (int r = 0; r < rows; r++) MemorySegment.copy(m.data(), hfRowOf(r, headDim) * rowBytes, seg, r * rowBytes, rowBytes);
+            return seg;
+        }
+        float[] data = m.isF32() ? m.f32() : m.toF32();
         MemorySegment seg = Arena.ofAuto().allocate(rowBytes * rows, 64);
         Threads.parallelFor(rows, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {

@@ -170,7 +170,18 @@ public final class GgufFile implements AutoCloseable {
      * thread) until {@link #close()}.
      */
     public static GgufFile open(Path file) {
-        Arena arena = Arena.ofShared();
+        return open(file, Arena.ofShared());
+    }
+
+    /**
+     * Maps and parses {@code file} with an automatic arena: the mapping stays while any tensor segment is
+     * reachable (weights kept in their stored types), and {@link #close()} does nothing.
+     */
+    public static GgufFile openMapped(Path file) {
+        return open(file, Arena.ofAuto());
+    }
+
+    private static GgufFile open(Path file, Arena arena) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             GgufFile g = parse(file, arena, map);
@@ -181,7 +192,7 @@ public final class GgufFile implements AutoCloseable {
         } catch (IOException e) {
             throw new UserException("cannot read GGUF file " + file + ": " + e.getMessage(), e);
         } finally {
-            if (arena != null) arena.close();
+            if (arena != null) closeArena(arena);
         }
     }
 
@@ -394,9 +405,18 @@ public final class GgufFile implements AutoCloseable {
         return new UserException("GGUF file " + file + ": " + field + ": " + what);
     }
 
+    /** Unmaps the file (after {@link #open}; a file from {@link #openMapped} is unmapped by the garbage collector). */
     @Override
     public void close() {
-        arena.close();
+        closeArena(arena);
+    }
+
+    private static void closeArena(Arena arena) {
+        try {
+            arena.close();
+        } catch (UnsupportedOperationException automatic) {
+            // an automatic arena
+        }
     }
 
     // ---------------------------------------------------------------- parsing

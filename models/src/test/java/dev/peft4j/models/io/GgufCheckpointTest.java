@@ -29,7 +29,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
-import static dev.peft4j.models.io.Llama2cCheckpointTest.assertSameWeights;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -46,6 +45,17 @@ class GgufCheckpointTest {
             return Path.of(GgufCheckpointTest.class.getResource("gguf/" + name).toURI());
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /** Same config, and every tensor decodes to the same float32 values (whatever types they are held in). */
+    static void assertSameWeights(LlamaWeights a, LlamaWeights b) {
+        assertEquals(a.config, b.config);
+        List<LlamaWeights.Tensor> ta = a.tensors(), tb = b.tensors();
+        assertEquals(ta.size(), tb.size());
+        for (int i = 0; i < ta.size(); i++) {
+            assertEquals(ta.get(i).name(), tb.get(i).name());
+            assertArrayEquals(ta.get(i).weight().toF32(), tb.get(i).weight().toF32(), ta.get(i).name());
         }
     }
 
@@ -69,7 +79,7 @@ class GgufCheckpointTest {
             LlamaWeights expected = HfCheckpoint.read(fixture(name + ".expected"));
             assertSameWeights(expected, fromGguf);
             System.out.printf(Locale.ROOT, "%s: %s; wq[0] first %s, wk[1] first %s; every tensor bit-equal to gguf-py's dequantisation%n",
-                    name, fromGguf.config, Arrays.toString(Arrays.copyOf(fromGguf.wq[0], 3)), Arrays.toString(Arrays.copyOf(fromGguf.wk[1], 3)));
+                    name, fromGguf.config, Arrays.toString(Arrays.copyOf(fromGguf.wq[0].toF32(), 3)), Arrays.toString(Arrays.copyOf(fromGguf.wk[1].toF32(), 3)));
         }
         assertEquals(new RopeScaling(8f, 1f, 4f, 8192), Checkpoints.readConfig(fixture("llama-bpe.gguf")).ropeScaling());
         assertEquals(CheckpointFormat.GGUF, Checkpoints.detect(fixture("llama-spm.gguf")));
@@ -153,26 +163,37 @@ class GgufCheckpointTest {
     }
 
     @Test
-    void weightsStayCompressedAsSlicesOfTheMappingExceptPermutedQAndK() {
-        LlamaWeights expected = HfCheckpoint.read(fixture("llama-bpe.expected"));
-        java.util.Map<String, float[]> byName = new java.util.HashMap<>();
-        for (LlamaWeights.Tensor t : expected.tensors()) byName.put(t.name(), t.data());
+    void weightsStayCompressedAsSlicesOfTheMappingExceptPermutedQAndK() throws IOException {
+        LlamaWeights w = Checkpoints.load(fixture("llama-bpe.gguf"));
+        int mapped = 0, matrices = 0;
         try (GgufFile g = GgufFile.open(fixture("llama-bpe.gguf"))) {
-            var matrices = GgufCheckpoint.matrices(g);
-            assertEquals(1 + 2 * 7, matrices.size(), "embedding + 7 linears per layer (tied: no lm_head)");
-            int mapped = 0;
-            for (var e : matrices.entrySet()) {
-                dev.peft4j.kernels.WeightMatrix m = e.getValue();
-                assertArrayEquals(byName.get(e.getKey()), m.toF32(), e.getKey());
-                boolean qk = e.getKey().contains("q_proj") || e.getKey().contains("k_proj");
-                if (!m.isF32()) assertEquals(!qk, m.data().isMapped(), e.getKey() + " is a slice of the mapping unless permuted");
+            for (LlamaWeights.Tensor t : w.tensors()) {
+                if (t.shape().length != 2) continue;
+                matrices++;
+                dev.peft4j.kernels.WeightMatrix m = t.weight();
+                assertEquals(g.tensor(GgufCheckpoint.ggufName(t.name())).type(), m.type(), t.name() + " keeps its stored type");
+                boolean qk = t.name().contains("q_proj") || t.name().contains("k_proj");
+                if (!m.isF32()) assertEquals(!qk, m.data().isMapped(), t.name() + " is a slice of the mapping unless permuted");
                 if (!m.isF32() && m.data().isMapped()) mapped++;
             }
-            assertEquals(GgmlType.Q4_K, matrices.get("model.layers.0.mlp.down_proj.weight").type());
-            assertEquals(GgmlType.Q4_0, matrices.get("model.layers.1.self_attn.k_proj.weight").type());
-            System.out.printf(Locale.ROOT, "llama-bpe.gguf: %d weight matrices in their stored types, %d of them mapped (not copied), decode bit-equal to gguf-py%n",
-                    matrices.size(), mapped);
         }
+        assertEquals(1 + 2 * 7, matrices, "embedding + 7 linears per layer (tied: no lm_head)");
+        assertEquals(GgmlType.Q4_K, w.wDown[0].type());
+        assertEquals(GgmlType.Q6_K, w.wDown[1].type());
+        assertEquals(GgmlType.Q4_0, w.wk[1].type());
+        assertTrue(w.classifier == w.tokenEmbedding, "tied");
+        // Written back as they are held ("keep"): the stored blocks are copied, not re-quantised.
+        Path out = dir.resolve("keep.gguf");
+        GgufCheckpoint.write(w, Tokenizers.load(fixture("llama-bpe.gguf")), out, null);
+        try (GgufFile a = GgufFile.open(fixture("llama-bpe.gguf")); GgufFile b = GgufFile.open(out)) {
+            for (GgufFile.Tensor t : a.tensors().values()) {
+                GgufFile.Tensor u = b.tensor(t.name());
+                assertEquals(t.type(), u.type(), t.name());
+                assertEquals(-1L, t.data().mismatch(u.data()), t.name() + ": the same bytes");
+            }
+        }
+        System.out.printf(Locale.ROOT, "llama-bpe.gguf: %d weight matrices in their stored types %s, %d of them mapped (not copied); "
+                + "written back with --dtype keep byte for byte%n", matrices, w.storedTypes(), mapped);
     }
 
     @Test
@@ -241,7 +262,10 @@ class GgufCheckpointTest {
         }
     }
 
-    /** w as peft4j must read it back after writing 2-D weights as {@code type} (a row that is not whole blocks: F16). */
+    /**
+     * w as peft4j must read it back after writing 2-D weights as {@code type}: a weight already held in that
+     * type as it is, any other quantised from its float32 values (a row that is not whole blocks: F16).
+     */
     static LlamaWeights roundTrip(LlamaWeights w, GgmlType type) {
         LlamaWeights out = new LlamaWeights(w.config);
         List<LlamaWeights.Tensor> src = w.tensors(), dst = out.tensors();
@@ -249,8 +273,13 @@ class GgufCheckpointTest {
             LlamaWeights.Tensor t = src.get(i);
             int cols = t.shape()[t.shape().length - 1];
             GgmlType tt = t.shape().length == 1 ? GgmlType.F32 : cols % type.blockSize() == 0 ? type : GgmlType.F16;
-            byte[] q = Quantize.quantize(tt, t.data(), 0, t.data().length);
-            Dequant.dequantize(tt, MemorySegment.ofArray(q), 0, dst.get(i).data(), 0, t.data().length);
+            float[] x = t.weight().toF32();
+            if (t.weight().type() == tt) {
+                System.arraycopy(x, 0, dst.get(i).data(), 0, x.length);
+                continue;
+            }
+            byte[] q = Quantize.quantize(tt, x, 0, x.length);
+            Dequant.dequantize(tt, MemorySegment.ofArray(q), 0, dst.get(i).data(), 0, x.length);
         }
         return out;
     }
@@ -259,7 +288,6 @@ class GgufCheckpointTest {
     void aQ8_0ModelGivesTheLogitsAndTokensOfItsDequantisedFloat32Twin() throws IOException {
         LlamaConfig c = new LlamaConfig(64, 96, 2, 4, 2, 420, 48, 1e-5f, 10000f, null, false);
         LlamaWeights w = LlamaWeights.random(c, 5, 0.08f);
-        for (float[] n : w.attnNorm) Arrays.fill(n, 1f);
         Path file = dir.resolve("q8.gguf");
         GgufCheckpoint.write(w, Tokenizers.load(fixture("llama-spm.gguf")), file, GgmlType.Q8_0);
         LlamaWeights fromGguf = Checkpoints.load(file);
