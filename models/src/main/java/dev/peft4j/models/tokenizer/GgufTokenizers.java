@@ -124,7 +124,7 @@ public final class GgufTokenizers {
         for (String m : (String[]) g.array(P + "merges", ValueType.STRING, true).value()) merges.add(m);
         ObjectNode preTok = root.putObject("pre_tokenizer");
         switch (pre) {
-            case "llama-bpe", "llama3" -> {
+            case "llama-bpe", "llama3", "llama-v3" -> {
                 model.put("ignore_merges", true);
                 preTok.put("type", "Sequence");
                 ArrayNode seq = preTok.putArray("pretokenizers");
