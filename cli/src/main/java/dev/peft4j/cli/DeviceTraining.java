@@ -50,6 +50,11 @@ final class DeviceTraining {
 
     /** Why this model's methods cannot train on the device step, or null when they can. */
     static String unsupported(PeftModel peft) {
+        java.util.Set<dev.peft4j.kernels.quant.GgmlType> types = peft.base().storedTypes();
+        types.remove(dev.peft4j.kernels.quant.GgmlType.F32);
+        if (!types.isEmpty()) {
+            return "a base stored as " + types + " (the device step reads float32 weights only: load with --base-dtype f32)";
+        }
         int loras = 0;
         for (PeftModel.Installed i : peft.adapters().values()) {
             if (!i.active()) continue;
@@ -116,10 +121,11 @@ final class DeviceTraining {
             if (p.name().equals("prompt_encoder.transform.0.weight")) prefixHidden = p.shape()[0]; // [enc][kvDim]
         }
         int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq};
-        float[] head = base.classifier == base.tokenEmbedding ? base.classifier.clone() : base.classifier; // an array once per task
-        float[][][] layers = {base.attnNorm, base.wq, base.wk, base.wv, base.wo, base.ffnNorm, base.wGate, base.wUp, base.wDown};
+        float[] head = base.classifier == base.tokenEmbedding ? base.classifier.f32().clone() : base.classifier.f32(); // an array once per task
+        float[][][] layers = {base.attnNorm, LlamaWeights.f32(base.wq), LlamaWeights.f32(base.wk), LlamaWeights.f32(base.wv), LlamaWeights.f32(base.wo),
+                base.ffnNorm, LlamaWeights.f32(base.wGate), LlamaWeights.f32(base.wUp), LlamaWeights.f32(base.wDown)};
         return device.openTrainer(shape, c.normEps(), LlamaModel.inverseFrequencies(c), rank, scaling, new ArrayList<>(modules),
                 adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, prefixHidden,
-                base.tokenEmbedding, layers, base.finalNorm, head);
+                base.tokenEmbedding.f32(), layers, base.finalNorm, head);
     }
 }

@@ -195,7 +195,7 @@ public final class PeftModel {
             if (t == null) throw new UserException("the base model has no tensor named '" + hfName + "'");
             if (!trainableBase.add(hfName)) throw new UserException("base tensor " + hfName + " is already trainable");
             baseTensors.add(hfName);
-            Parameter p = new Parameter(hfName, t.shape(), t.data());
+            Parameter p = new Parameter(hfName, t.shape(), base.toFloat32(hfName)); // a float32 master weight
             baseParameters.add(p);
             return p;
         }
@@ -207,9 +207,9 @@ public final class PeftModel {
 
         @Override
         public float[] baseWeight(LinearSite site) {
-            LlamaWeights.Tensor t = byName.get(site.kind() == LinearSite.Kind.LM_HEAD && base.config.tiedEmbeddings()
+            // float32 from here on (a merge writes float32 values into it)
+            return base.toFloat32(site.kind() == LinearSite.Kind.LM_HEAD && base.config.tiedEmbeddings()
                     ? "model.embed_tokens.weight" : site.hfModulePath() + ".weight");
-            return t.data();
         }
 
         @Override
