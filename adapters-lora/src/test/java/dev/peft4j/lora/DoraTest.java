@@ -43,7 +43,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         Parameter mag = m.trainableParameters().get(2);
         assertEquals("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", mag.name());
         assertArrayEquals(new int[]{16}, mag.shape());
-        float[] wq = w.wq[0];
+        float[] wq = w.wq[0].f32();
         double n0 = 0;
         for (int i = 0; i < 16; i++) n0 += (double) wq[i] * wq[i];
         assertEquals(Math.sqrt(n0), mag.data()[0], 1e-6);
@@ -170,7 +170,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     @Test
     void mergeGivesTheUnmergedOutputAndUnmergeRestoresTheBase() {
         LlamaWeights w = base();
-        float[] before = w.wv[1].clone();
+        float[] before = w.wv[1].f32().clone();
         PeftModel m = new PeftModel(w, 3);
         var dora = m.install(method(), LoraConfig.of(4, 8, List.of("v_proj", "down_proj")).withDora(true));
         randomize(m, 5);
@@ -179,8 +179,8 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         dora.adapter().merge();
         float[][] got = m.inferenceModel().forwardAll(tokens);
         for (int t = 0; t < tokens.length; t++) assertArrayEquals(want[t], got[t], 2e-4f, "merged, position " + t);
-        assertTrue(!java.util.Arrays.equals(before, w.wv[1]), "the merge changed the weight");
+        assertTrue(!java.util.Arrays.equals(before, w.wv[1].f32()), "the merge changed the weight");
         dora.adapter().unmerge();
-        assertArrayEquals(before, w.wv[1], 1e-5f, "unmerged");
+        assertArrayEquals(before, w.wv[1].f32(), 1e-5f, "unmerged");
     }
 }
