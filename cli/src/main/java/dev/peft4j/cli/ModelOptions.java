@@ -6,6 +6,8 @@ import dev.peft4j.kernels.quant.Quantize;
 import dev.peft4j.models.DefaultModel;
 import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.io.Checkpoints;
+import dev.peft4j.models.io.GgufFile;
+import dev.peft4j.models.tokenizer.GgufTokenizers;
 import dev.peft4j.models.tokenizer.ByteTokenizer;
 import dev.peft4j.models.tokenizer.Tokenizer;
 import dev.peft4j.models.tokenizer.Tokenizers;
@@ -21,11 +23,11 @@ import picocli.CommandLine.Option;
 /** {@code --model} and {@code --tokenizer}, shared by the commands that run a model. */
 final class ModelOptions {
     @Option(names = "--model", paramLabel = "PATH",
-            description = "llama2.c .bin file or Hugging Face directory (config.json + safetensors). Default: the embedded model.")
+            description = "GGUF file, llama2.c .bin file or Hugging Face directory (config.json + safetensors). Default: the embedded model.")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "PATH",
-            description = "tokenizer.model, tokenizer.bin, tokenizer.json, or 'byte' (one token per UTF-8 byte). Default: the one beside the model.")
+            description = "tokenizer.model, tokenizer.bin, tokenizer.json, a .gguf, or 'byte' (one token per UTF-8 byte). Default: the one inside a GGUF model, else the one beside the model.")
     Path tokenizer;
 
     /** Marks a model directory whose tokenizer is the byte tokenizer (it has no file of its own). */
@@ -110,7 +112,7 @@ final class ModelOptions {
         if (tokPath == null && !needTokenizer) return withAdapters(model.toString(), w, null);
         if (tokPath == null) {
             throw new UserException("no tokenizer found beside " + model
-                    + " (looked for tokenizer.model, tokenizer.json, tokenizer.bin): pass --tokenizer PATH");
+                    + " (looked inside a GGUF file, then for tokenizer.model, tokenizer.json, tokenizer.bin): pass --tokenizer PATH");
         }
         Tokenizer tok = tokenizer(tokPath);
         checkVocab(tok, w.config.vocabSize(), model.toString());
@@ -124,7 +126,13 @@ final class ModelOptions {
         }
     }
 
+    /** The tokenizer of a model: the GGUF file itself when it stores one, else a tokenizer file beside it; null if none. */
     static Path findTokenizerBeside(Path model) {
+        if (Files.isRegularFile(model) && GgufFile.isGguf(model)) {
+            try (GgufFile g = GgufFile.open(model)) {
+                if (GgufTokenizers.has(g)) return model;
+            }
+        }
         Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
         if (dir == null) return null;
         for (String name : new String[]{"tokenizer.model", "tokenizer.json", "tokenizer.bin", BYTE_MARKER}) {

@@ -46,24 +46,8 @@ public final class Dequant {
         }
         switch (type) {
             case F32 -> MemorySegment.copy(src, FLOAT, offset, dst, dstOff, n);
-            case F16 -> {
-                for (int i = 0; i < n; i++) dst[dstOff + i] = f16At(src, offset + 2L * i);
-            }
-            case BF16 -> {
-                for (int i = 0; i < n; i++) dst[dstOff + i] = bf16ToF32(src.get(SHORT, offset + 2L * i));
-            }
-            case Q8_0 -> {
-                for (int b = 0; b < n / 32; b++) q8_0Block(src, offset + 34L * b, dst, dstOff + 32 * b);
-            }
-            case Q4_0 -> {
-                for (int b = 0; b < n / 32; b++) q4_0Block(src, offset + 18L * b, dst, dstOff + 32 * b);
-            }
-            case Q4_K -> {
-                for (int b = 0; b < n / 256; b++) q4KBlock(src, offset + 144L * b, dst, dstOff + 256 * b);
-            }
-            case Q6_K -> {
-                for (int b = 0; b < n / 256; b++) q6KBlock(src, offset + 210L * b, dst, dstOff + 256 * b);
-            }
+            case F16, BF16 -> halves(type == GgmlType.BF16, src, offset, dst, dstOff, n);
+            case Q8_0, Q4_0, Q4_K, Q6_K -> blocks(type, src, offset, dst, dstOff, n);
         }
     }
 
@@ -72,6 +56,54 @@ public final class Dequant {
         float[] out = new float[n];
         dequantize(type, src, offset, out, 0, n);
         return out;
+    }
+
+    /** 16-bit floats in chunks: a bulk copy to a short[], then a loop the JIT vectorises (F16C / shifts). */
+    private static void halves(boolean bf16, MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        short[] chunk = new short[Math.min(n, 4096)];
+        for (int from = 0; from < n; from += chunk.length) {
+            int m = Math.min(chunk.length, n - from);
+            MemorySegment.copy(src, SHORT, offset + 2L * from, chunk, 0, m);
+            int o = dstOff + from;
+            if (bf16) {
+                for (int i = 0; i < m; i++) dst[o + i] = Float.intBitsToFloat(chunk[i] << 16);
+            } else {
+                for (int i = 0; i < m; i++) dst[o + i] = Float.float16ToFloat(chunk[i]);
+                for (int i = 0; i < m; i++) if ((chunk[i] & 0x7C00) == 0x7C00 && (chunk[i] & 0x03FF) != 0) dst[o + i] = f16ToF32(chunk[i]);
+            }
+        }
+    }
+
+    /** Blocks in chunks: a bulk copy of their bytes to a byte[], then each block decoded from it. */
+    private static void blocks(GgmlType type, MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        int bs = type.blockSize(), bb = type.bytesPerBlock(), count = n / bs;
+        int per = Math.max(1, 16384 / bb);
+        byte[] chunk = new byte[Math.min(count, per) * bb];
+        MemorySegment heap = MemorySegment.ofArray(chunk);
+        for (int b = 0; b < count; b += per) {
+            int m = Math.min(per, count - b);
+            MemorySegment.copy(src, offset + (long) b * bb, heap, 0, (long) m * bb);
+            for (int j = 0; j < m; j++) {
+                int at = j * bb, o = dstOff + (b + j) * bs;
+                switch (type) {
+                    case Q8_0 -> {
+                        float d = f16ToF32((short) ((chunk[at] & 0xFF) | chunk[at + 1] << 8));
+                        for (int k = 0; k < 32; k++) dst[o + k] = chunk[at + 2 + k] * d;
+                    }
+                    case Q4_0 -> {
+                        float d = f16ToF32((short) ((chunk[at] & 0xFF) | chunk[at + 1] << 8));
+                        for (int k = 0; k < 16; k++) {
+                            int q = chunk[at + 2 + k] & 0xFF;
+                            dst[o + k] = d * ((q & 0x0F) - 8);
+                            dst[o + k + 16] = d * ((q >>> 4) - 8);
+                        }
+                    }
+                    case Q4_K -> q4KBlock(heap, at, dst, o);
+                    case Q6_K -> q6KBlock(heap, at, dst, o);
+                    default -> throw new IllegalArgumentException(type.toString());
+                }
+            }
+        }
     }
 
     /** One Q8_0 block (34 bytes: f16 d, int8 q[32]) to dst[off .. off+32): x = q·d. */
