@@ -28,6 +28,22 @@ class GoldenLoraTest {
         Golden.trainAndCompare(m, GoldenLoraTest.class, name);
     }
 
+    /**
+     * The same on a base stored as BF16 (make_golden_bf16.py: the reference computes from the bfloat16
+     * weights): the frozen matrices stay BF16 in memory, read in place by the frozen linear kernels.
+     */
+    @org.junit.jupiter.api.Test
+    void loraOnABf16BaseMatchesPyTorchWithBf16Weights() {
+        dev.peft4j.models.LlamaWeights base = Checkpoints.load(golden("base_bf16/hf"));
+        org.junit.jupiter.api.Assertions.assertEquals(java.util.Set.of(dev.peft4j.kernels.quant.GgmlType.BF16), base.storedTypes(),
+                "the base's matrices are kept as stored");
+        PeftModel m = new PeftModel(base, 0);
+        m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj", "v_proj")));
+        Golden.trainAndCompare(m, GoldenLoraTest.class, "c6_lora_qv_bf16");
+        org.junit.jupiter.api.Assertions.assertEquals(java.util.Set.of(dev.peft4j.kernels.quant.GgmlType.BF16), base.storedTypes(),
+                "training LoRA leaves the base BF16");
+    }
+
     private static java.nio.file.Path golden(String relative) {
         return Golden.resource(GoldenLoraTest.class, relative);
     }

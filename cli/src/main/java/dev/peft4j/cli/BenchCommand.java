@@ -90,7 +90,8 @@ final class BenchCommand implements Runnable {
             PrintWriter out = spec.commandLine().getOut();
             LlamaWeights w;
             if (model == null) {
-                w = randomWeights(shape(shape), baseDtype);
+                LlamaConfig c = shape(shape);
+                w = randomWeights(c.withMaxSeqLen(Math.min(c.maxSeqLen(), tokens + 1)), baseDtype); // a KV cache for the decoded tokens only
             } else {
                 w = Checkpoints.load(model);
                 dev.peft4j.kernels.quant.GgmlType t = ModelOptions.baseType(baseDtype);

@@ -201,7 +201,7 @@ public final class LlamaWeights {
     /** The types the base's linear weights and embedding table are stored in (one entry each, in tensor order). */
     public java.util.Set<GgmlType> storedTypes() {
         java.util.Set<GgmlType> types = java.util.EnumSet.noneOf(GgmlType.class);
-        for (Tensor t : tensors()) types.add(t.weight().type());
+        for (Tensor t : tensors()) if (t.shape().length == 2) types.add(t.weight().type());
         return types;
     }
 

@@ -71,7 +71,7 @@ public final class Golden {
      */
     public static void trainAndCompare(PeftModel m, Class<?> anchor, String name) {
         LlamaWeights base = m.base();
-        List<float[]> before = base.tensors().stream().map(t -> t.data().clone()).toList();
+        List<float[]> before = base.tensors().stream().map(t -> t.weight().toF32().clone()).toList();
         try (Safetensors exp = Safetensors.open(resource(anchor, name + "/expected.safetensors"))) {
             long[] shape = exp.shape("inputs");
             int B = (int) shape[0], T = (int) shape[1];
@@ -106,7 +106,7 @@ public final class Golden {
             for (Parameter p : params) check("final." + p.name(), p.data(), exp.readFloats("final." + p.name()), FINAL_RTOL);
         }
         List<LlamaWeights.Tensor> after = base.tensors();
-        for (int i = 0; i < after.size(); i++) assertArrayEquals(before.get(i), after.get(i).data(), "base tensor " + after.get(i).name() + " moved");
+        for (int i = 0; i < after.size(); i++) assertArrayEquals(before.get(i), after.get(i).weight().toF32(), "base tensor " + after.get(i).name() + " moved");
         System.out.printf("  base weights: %d tensors bit-for-bit unchanged%n", after.size());
     }
 
