@@ -75,6 +75,11 @@ public final class MatmulCpu {
 
     private MatmulCpu() {}
 
+    /** The width in bits of the vectors these kernels use (the platform's preferred float species). */
+    public static int vectorBits() {
+        return S.vectorBitSize();
+    }
+
     /** y = x·wᵀ, overwriting y. y[n][out], x[n][in], w[out][in]. */
     public static void forward(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff,
                                int n, int in, int out) {
