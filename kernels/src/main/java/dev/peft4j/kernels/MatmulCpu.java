@@ -244,7 +244,7 @@ public final class MatmulCpu {
      * C (+)= A·B with C(i,j) = c[cOff + i*ldc + j], A(i,p) = a[aOff + i*ars + p*acs],
      * B(p,j) = b[bOff + p*brs + j*bcs]; C is m×nn, the sum runs over k.
      */
-    private static void gemm(float[] c, int cOff, int ldc, boolean accumulate,
+    static void gemm(float[] c, int cOff, int ldc, boolean accumulate,
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         if (m <= 0 || nn <= 0 || k <= 0) return;
