@@ -256,7 +256,10 @@ public final class MatmulCpu {
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         int mBlocks = (m + MR - 1) / MR, nPanels = (nn + NR - 1) / NR;
-        boolean splitRows = mBlocks >= nPanels || mBlocks >= 4 * Threads.threads();
+        // Each thread packs all of B when threads split the rows, all of A when they split the columns:
+        // split the longer side (so the larger operand is packed once overall), if it gives every thread work.
+        int enough = 2 * Threads.threads();
+        boolean splitRows = m >= nn ? mBlocks >= enough || mBlocks >= nPanels : nPanels < enough && mBlocks >= nPanels;
         Threads.RangeTask task = (from, to) -> {
             float[] scratch = SCRATCH.get();
             if (splitRows)
@@ -266,7 +269,9 @@ public final class MatmulCpu {
                 gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
                         0, m, from * NR, Math.min(nn, to * NR));
         };
-        run(splitRows ? mBlocks : nPanels, (long) m * nn * k, task);
+        // one range of blocks per thread, so each thread packs its operands once
+        int blocks = splitRows ? mBlocks : nPanels, parts = Math.min(blocks, Threads.threads());
+        run(parts, (long) m * nn * k, (p0, p1) -> task.run((int) ((long) blocks * p0 / parts), (int) ((long) blocks * p1 / parts)));
     }
 
     /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */
