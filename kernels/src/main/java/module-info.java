@@ -3,4 +3,5 @@ module dev.peft4j.kernels {
     requires jdk.incubator.vector;
     exports dev.peft4j.kernels;
     exports dev.peft4j.kernels.reference;
+    exports dev.peft4j.kernels.quant;
 }

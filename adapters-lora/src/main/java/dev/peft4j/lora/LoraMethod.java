@@ -10,9 +10,8 @@ import dev.peft4j.api.PeftConfig;
 import dev.peft4j.api.PeftMethod;
 import dev.peft4j.api.UserException;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -46,19 +45,38 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
     public Adapter install(LoraConfig config, InstallContext ctx) {
         ModelShape m = ctx.model();
         List<LinearSite> sites = sites(config, m);
+        String init = config.initName();
+        if (!ctx.restoring() && !init.equals("true") && !init.equals("false") && !init.equals("gaussian")) {
+            throw new UserException("LoRA config: init_lora_weights '" + config.initLoraWeights() + "' cannot start a fresh adapter here ("
+                    + "it initialises from the base weights or data, which peft4j does not implement): train from true, false or \"gaussian\", "
+                    + "or load an adapter that was initialised so");
+        }
         List<Parameter> params = new ArrayList<>();
         List<LoraHook> hooks = new ArrayList<>();
         List<LinearSite> hookSites = new ArrayList<>();
-        int r = config.r();
         for (LinearSite site : sites) {
             int in = site.in(m), out = site.out(m);
-            String prefix = "base_model.model." + site.hfModulePath();
-            ParamSpec.Init initA = config.gaussianInit() ? ParamSpec.normal(1.0 / r) : ParamSpec.kaimingUniform(Math.sqrt(5));
+            String path = site.hfModulePath();
+            int r = rankOf(config, path);
+            double scaling = config.scaling(r, alphaOf(config, path));
+            String prefix = "base_model.model." + path;
+            // true: nn.Linear's kaiming-uniform A, zero B; gaussian: A ~ N(0, 1/r²); false: both as nn.Linear's default
+            ParamSpec.Init initA = init.equals("gaussian") ? ParamSpec.normal(1.0 / r) : ParamSpec.kaimingUniform(Math.sqrt(5));
+            ParamSpec.Init initB = init.equals("false") ? ParamSpec.kaimingUniform(Math.sqrt(5)) : ParamSpec.zeros();
             Parameter a = ctx.trainable(new ParamSpec(prefix + ".lora_A.weight", new int[]{r, in}, initA));
-            Parameter b = ctx.trainable(new ParamSpec(prefix + ".lora_B.weight", new int[]{out, r}, ParamSpec.zeros()));
+            Parameter b = ctx.trainable(new ParamSpec(prefix + ".lora_B.weight", new int[]{out, r}, initB));
             params.add(a);
             params.add(b);
-            LoraHook hook = new LoraHook(a, b, in, out, r, config.scaling(), config.loraDropout(), prefix.hashCode() * 0x9E3779B97F4A7C15L);
+            Parameter magnitude = null;
+            float[] w = null;
+            if (config.useDora()) {
+                // DoRA's magnitude starts as the row norms of the (unchanged) adapted weight, ||W + s·B·A||
+                magnitude = ctx.trainable(new ParamSpec(prefix + ".lora_magnitude_vector", new int[]{out}, ParamSpec.zeros()));
+                w = ctx.baseWeight(site);
+                LoraHook.rowNorms(magnitude.data(), w, a.data(), b.data(), in, out, r, (float) scaling);
+                params.add(magnitude);
+            }
+            LoraHook hook = new LoraHook(a, b, magnitude, w, in, out, r, scaling, config.loraDropout(), prefix.hashCode() * 0x9E3779B97F4A7C15L);
             ctx.addLinearHook(site, hook);
             hooks.add(hook);
             hookSites.add(site);
@@ -66,61 +84,111 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         return new LoraAdapter(config, params, hooks, hookSites, ctx, m);
     }
 
-    /** The sites a config targets on a model; refuses targets that do not exist. */
+    /** The rank of a module: rank_pattern's first key (in order) that matches the end of its path, else r. */
+    static int rankOf(LoraConfig config, String modulePath) {
+        String key = patternKey(config.rankPattern().keySet(), modulePath, "rank_pattern");
+        return key == null ? config.r() : config.rankPattern().get(key);
+    }
+
+    /** The alpha of a module, as {@link #rankOf} with alpha_pattern. */
+    static double alphaOf(LoraConfig config, String modulePath) {
+        String key = patternKey(config.alphaPattern().keySet(), modulePath, "alpha_pattern");
+        return key == null ? config.loraAlpha() : config.alphaPattern().get(key);
+    }
+
+    /** PEFT's get_pattern_key: the first key k with {@code re.match(r"(.*\.)?(k)$", path)}, or null. */
+    private static String patternKey(Iterable<String> keys, String path, String field) {
+        for (String k : keys) {
+            if (compile("(.*\\.)?(" + k + ")$", field + " key '" + k + "'").matcher(path).lookingAt()) return k;
+        }
+        return null;
+    }
+
+    private static Pattern compile(String regex, String what) {
+        try {
+            return Pattern.compile(regex);
+        } catch (PatternSyntaxException e) {
+            throw new UserException("LoRA config: " + what + " is not a valid regular expression: " + e.getDescription());
+        }
+    }
+
+    /**
+     * The sites a config targets on a model, as PEFT's check_target_module_exists decides over LLaMA's module paths
+     * ({@code model.layers.3.self_attn.q_proj}, {@code lm_head}): exclude_modules first; a string target is a regular
+     * expression over the whole path (layers_to_transform does not apply to it); a list matches a path equal to or
+     * ending in "." + an entry, then layers_to_transform keeps the layers whose index (the number after layers_pattern,
+     * or after the path's second segment) it lists. Refuses targets that match nothing.
+     */
     static List<LinearSite> sites(LoraConfig config, ModelShape m) {
-        Set<Integer> layers = new LinkedHashSet<>();
-        if (config.layersToTransform() == null) {
-            for (int l = 0; l < m.nLayers(); l++) layers.add(l);
-        } else {
+        if (config.layersToTransform() != null) {
             for (int l : config.layersToTransform()) {
                 if (l < 0 || l >= m.nLayers()) {
                     throw new UserException("LoRA config: layers_to_transform has layer " + l + " but the model has layers 0.." + (m.nLayers() - 1));
                 }
-                layers.add(l);
             }
         }
+        List<LinearSite> candidates = new ArrayList<>();
+        for (int l = 0; l < m.nLayers(); l++) for (String n : LINEAR_NAMES) candidates.add(new LinearSite(l, LinearSite.Kind.ofHfName(n)));
+        candidates.add(LinearSite.lmHead());
         List<LinearSite> out = new ArrayList<>();
-        if (config.targetModules() instanceof List<?> names) {
-            if (names.isEmpty()) throw new UserException("LoRA config: target_modules is empty");
-            for (Object o : names) {
-                String name = String.valueOf(o);
-                // PEFT also accepts a module path suffix such as "self_attn.q_proj"
-                String leaf = name.substring(name.lastIndexOf('.') + 1);
-                LinearSite.Kind kind = LinearSite.Kind.ofHfName(leaf);
-                if (kind == null) {
-                    throw new UserException("LoRA config: unknown target module '" + name + "' (LLaMA has " + String.join(", ", LINEAR_NAMES) + ", lm_head)");
-                }
-            }
-            for (LinearSite.Kind kind : LinearSite.Kind.values()) {
-                boolean wanted = names.stream().map(String::valueOf).anyMatch(n -> n.substring(n.lastIndexOf('.') + 1).equals(kind.hfName()));
-                if (!wanted) continue;
-                if (kind == LinearSite.Kind.LM_HEAD) out.add(LinearSite.lmHead());
-                else for (int l : layers) out.add(new LinearSite(l, kind));
-            }
-        } else {
-            String spec = (String) config.targetModules();
-            if (spec.equals("all-linear")) {
-                for (int l : layers) for (String n : LINEAR_NAMES) out.add(new LinearSite(l, LinearSite.Kind.ofHfName(n)));
+        Object targets = config.targetModules();
+        if (targets instanceof List<?> names && names.isEmpty()) throw new UserException("LoRA config: target_modules is empty");
+        Pattern targetRegex = targets instanceof String s && !s.equals("all-linear") ? compile(s, "target_modules '" + s + "'") : null;
+        for (LinearSite site : candidates) {
+            String key = site.hfModulePath();
+            if (excluded(config.excludeModules(), key)) continue;
+            boolean found;
+            if (targetRegex != null) {
+                found = targetRegex.matcher(key).matches();
             } else {
-                Pattern p;
-                try {
-                    p = Pattern.compile(spec);
-                } catch (PatternSyntaxException e) {
-                    throw new UserException("LoRA config: target_modules '" + spec + "' is not a valid regular expression: " + e.getDescription());
+                // "all-linear": every linear but the output layer, as PEFT expands it (then a list of names)
+                List<String> names = targets instanceof List<?> list ? list.stream().map(String::valueOf).toList() : LINEAR_NAMES;
+                found = names.stream().anyMatch(t -> key.equals(t) || key.endsWith("." + t));
+                if (found && config.layersToTransform() != null && !config.layersToTransform().isEmpty()) {
+                    Integer layer = layerIndex(config.layersPattern(), key);
+                    found = layer != null && config.layersToTransform().contains(layer);
                 }
-                for (int l : layers) {
-                    for (String n : LINEAR_NAMES) {
-                        LinearSite s = new LinearSite(l, LinearSite.Kind.ofHfName(n));
-                        if (p.matcher(s.hfModulePath()).matches()) out.add(s);
+            }
+            if (found) out.add(site);
+        }
+        if (out.isEmpty()) {
+            if (targets instanceof List<?> names) {
+                for (Object o : names) {
+                    String name = String.valueOf(o), leaf = name.substring(name.lastIndexOf('.') + 1);
+                    if (LinearSite.Kind.ofHfName(leaf) == null) {
+                        throw new UserException("LoRA config: unknown target module '" + name + "' (LLaMA has " + String.join(", ", LINEAR_NAMES) + ", lm_head)");
                     }
                 }
-                if (p.matcher("lm_head").matches()) out.add(LinearSite.lmHead());
             }
+            throw new UserException("LoRA config: target_modules " + targets + " matches no linear layer of this model"
+                    + (config.layersPattern() != null ? " (with layers_pattern " + config.layersPattern() + ")" : ""));
         }
-        if (out.isEmpty()) throw new UserException("LoRA config: target_modules " + config.targetModules() + " matches no linear layer of this model");
         out.sort(java.util.Comparator.comparingInt((LinearSite s) -> s.kind() == LinearSite.Kind.LM_HEAD ? Integer.MAX_VALUE : s.layer())
                 .thenComparing(LinearSite::kind));
         return out;
+    }
+
+    private static boolean excluded(Object exclude, String key) {
+        if (exclude instanceof String s) return compile(s, "exclude_modules '" + s + "'").matcher(key).matches();
+        if (exclude instanceof List<?> list) {
+            for (Object o : list) if (key.equals(String.valueOf(o)) || key.endsWith("." + o)) return true;
+        }
+        return false;
+    }
+
+    /** The layer index in a module path, as PEFT finds it: the first number after layers_pattern (or after the second segment). */
+    private static Integer layerIndex(Object layersPattern, String key) {
+        List<String> patterns = layersPattern instanceof String s ? List.of(s)
+                : layersPattern instanceof List<?> l ? l.stream().map(String::valueOf).toList() : List.of();
+        if (patterns.isEmpty() || patterns.stream().allMatch(String::isEmpty)) {
+            Matcher mt = Pattern.compile(".*?\\.[^.]*\\.(\\d+)\\.").matcher(key);
+            return mt.lookingAt() ? Integer.valueOf(mt.group(1)) : null;
+        }
+        for (String p : patterns) {
+            Matcher mt = compile("(?:^|.*?\\.)" + p + "\\.(\\d+)\\.", "layers_pattern '" + p + "'").matcher(key);
+            if (mt.lookingAt()) return Integer.valueOf(mt.group(1));
+        }
+        return null;
     }
 
     /** An installed LoRA adapter: parameters, merge and unmerge. */
@@ -132,6 +200,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         private final InstallContext ctx;
         private final ModelShape model;
         private boolean merged;
+        private final float[][] doraFactors;  // [site][out] DoRA's m / ‖W + s·B·A‖ at merge time, to unmerge
 
         LoraAdapter(LoraConfig config, List<Parameter> params, List<LoraHook> hooks, List<LinearSite> sites, InstallContext ctx, ModelShape model) {
             this.config = config;
@@ -140,6 +209,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
             this.sites = sites;
             this.ctx = ctx;
             this.model = model;
+            this.doraFactors = new float[hooks.size()][];
         }
 
         @Override public PeftConfig config() { return config; }
@@ -151,8 +221,10 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
             if (merged) return;
             if (!canMerge()) throw new UserException("a LoRA on lm_head of a model with tied embeddings cannot be merged (it would change the embeddings too)");
             for (int i = 0; i < hooks.size(); i++) {
-                hooks.get(i).addTo(ctx.baseWeight(sites.get(i)), +1f);
-                hooks.get(i).merged = true;
+                LoraHook h = hooks.get(i);
+                if (h.dora()) doraFactors[i] = h.mergeDora(ctx.baseWeight(sites.get(i)));
+                else h.addTo(ctx.baseWeight(sites.get(i)), +1f);
+                h.merged = true;
             }
             merged = true;
         }
@@ -160,9 +232,11 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         @Override
         public void unmerge() {
             if (!merged) return;
-            for (int i = 0; i < hooks.size(); i++) {
-                hooks.get(i).addTo(ctx.baseWeight(sites.get(i)), -1f);
-                hooks.get(i).merged = false;
+            for (int i = hooks.size() - 1; i >= 0; i--) {
+                LoraHook h = hooks.get(i);
+                if (h.dora()) h.unmergeDora(ctx.baseWeight(sites.get(i)), doraFactors[i]);
+                else h.addTo(ctx.baseWeight(sites.get(i)), -1f);
+                h.merged = false;
             }
             merged = false;
         }

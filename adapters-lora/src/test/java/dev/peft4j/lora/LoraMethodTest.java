@@ -70,8 +70,8 @@ class LoraMethodTest extends PeftMethodContract<LoraConfig> {
         LlamaConfig c = model();
         var shape = PeftModel.shape(c);
         assertEquals(4, LoraMethod.sites(LoraConfig.of(2, 2, null), shape).size(), "default: q_proj and v_proj of both layers");
-        assertEquals(7, LoraMethod.sites(new LoraConfig("LORA", 2, 2, 0, "all-linear", List.of(1), false, true, "none", null, null, false, false, null, false), shape).size());
-        assertEquals(2, LoraMethod.sites(new LoraConfig("LORA", 2, 2, 0, ".*\\.q_proj", null, false, true, "none", null, null, false, false, null, false), shape).size());
+        assertEquals(7, LoraMethod.sites(LoraConfig.matching(2, 2, "all-linear").withLayers(List.of(1)), shape).size());
+        assertEquals(2, LoraMethod.sites(LoraConfig.matching(2, 2, ".*\\.q_proj"), shape).size());
         assertEquals(1, LoraMethod.sites(LoraConfig.of(2, 2, List.of("q_proj")).withLayers(List.of(1)), shape).size());
     }
 

@@ -13,9 +13,9 @@ import java.util.Arrays;
  * <pre>
  *   Kp = prompt·Wkᵀ, Vp = prompt·Wvᵀ           [len][kvDim]   (frozen projections, no RoPE)
  *   p_ih = softmax_j(q_ih · Kp_j,g / √hd)      g = h's key/value head; no causal mask
- *   out_ih += gate_h · Σ_j p_ihj Vp_j,g
+ *   out_ih += gate_h · Σ_j p_ihj Vp_j,g        (gate_h = gate_0 for every h with one gate per layer)
  *
- *   dgate_h += Σ_i dOut_ih·a_ih                 (a_ih = Σ_j p_ihj Vp_j,g)
+ *   dgate_h += Σ_i dOut_ih·a_ih                 (a_ih = Σ_j p_ihj Vp_j,g; one gate: the sum over heads too)
  *   dVp_j,g += Σ p_ihj gate_h dOut_ih;  ds = p ⊙ (dp − Σ p dp), dp_ihj = gate_h dOut_ih·Vp_j,g
  *   dq_ih += Σ_j ds_ihj Kp_j,g / √hd;   dKp_j,g += Σ ds_ihj q_ih / √hd
  *   dprompt += dKp·Wk + dVp·Wv
@@ -23,7 +23,7 @@ import java.util.Arrays;
  */
 final class AdaptionPromptHook implements GatedAttentionHook {
     private final Parameter prompt;  // [1][len][dim]
-    private final Parameter gate;    // [nHeads]
+    private final Parameter gate;    // [nHeads] (one per head) or [1] (one per layer, shared by every head)
     private final float[] wk, wv;    // [kvDim][dim] frozen
     private final int len, dim, nHeads, nKv, hd, kvDim;
     private final float[] kp, vp;    // [len][kvDim]
@@ -76,7 +76,8 @@ final class AdaptionPromptHook implements GatedAttentionHook {
                     float p = probs[po + j] /= sum;
                     for (int c = 0; c < hd; c++) mixed[qo + c] += p * vp[j * kvDim + kvo + c];
                 }
-                for (int c = 0; c < hd; c++) out[qo + c] += g[h] * mixed[qo + c];
+                float gh = g[g.length == 1 ? 0 : h];
+                for (int c = 0; c < hd; c++) out[qo + c] += gh * mixed[qo + c];
             }
         });
     }
@@ -92,14 +93,15 @@ final class AdaptionPromptHook implements GatedAttentionHook {
         float[] dp = new float[len];
         for (int r = 0; r < n * nHeads; r++) {
             int i = r / nHeads, h = r % nHeads, kvo = (h / group) * hd, qo = i * qDim + h * hd, po = r * len;
+            int gi = g.length == 1 ? 0 : h;
             float gd = 0f;
             for (int c = 0; c < hd; c++) gd += dOut[qo + c] * mixed[qo + c];
-            dg[h] += gd;
+            dg[gi] += gd;
             float dot = 0f;
             for (int j = 0; j < len; j++) {
                 float s = 0f;
                 for (int c = 0; c < hd; c++) {
-                    float da = g[h] * dOut[qo + c];
+                    float da = g[gi] * dOut[qo + c];
                     s += da * vp[j * kvDim + kvo + c];
                     dVp[j * kvDim + kvo + c] += probs[po + j] * da;
                 }

@@ -8,11 +8,8 @@ import dev.peft4j.api.ParamSpec;
 import dev.peft4j.api.Parameter;
 import dev.peft4j.api.PeftConfig;
 import dev.peft4j.api.PeftMethod;
-import dev.peft4j.api.UserException;
-import dev.peft4j.api.io.Safetensors;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * LLaMA-Adapter v1: Zhang et al., "LLaMA-Adapter: Efficient Fine-tuning of Language Models with
@@ -23,17 +20,19 @@ import java.util.Map;
  *                      Kp, Vp = prompt_l·Wkᵀ, prompt_l·Wvᵀ   (the layer's frozen projections, no RoPE)
  * </pre>
  *
- * Init: prompt N(0, 1) (an embedding table, as lit-llama), gate zero per head, so the model is
- * exactly unchanged at the start. Saved as {@code ADAPTION_PROMPT} with tensors
- * {@code base_model.model.model.layers.L.self_attn.adaption_prompt} [1][len][dim] and
- * {@code ...adaption_gate} [nHeads]; Hugging Face PEFT's one-gate-per-layer files load with the
- * gate shared by every head.
+ * Init: prompt N(0, 1) (an embedding table, as lit-llama), gate zero, so the model is exactly
+ * unchanged at the start. The gate is one per layer by default, as Hugging Face PEFT has it (the
+ * files load in PEFT), or one per head (config {@code "gate": "head"}, the paper's and LitGPT's form).
+ * Saved with tensors {@code base_model.model.model.layers.L.self_attn.adaption_prompt} [1][len][dim]
+ * and {@code ...adaption_gate} [1], under {@code peft_type} ADAPTION_PROMPT; the per-head form saves
+ * {@code adaption_gate} [nHeads] under ADAPTION_PROMPT_PER_HEAD, a type PEFT refuses by name.
  */
 public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig> {
     @Override public String name() { return "llama-adapter"; }
     @Override public String version() { return "1.0"; }
     @Override public String description() { return "LLaMA-Adapter: learnable prompts per layer through a zero-init gated attention"; }
-    @Override public String peftType() { return "ADAPTION_PROMPT"; }
+    @Override public String peftType() { return AdaptionPromptConfig.PER_LAYER; }
+    @Override public List<String> peftTypes() { return List.of(AdaptionPromptConfig.PER_LAYER, AdaptionPromptConfig.PER_HEAD); }
     @Override public Class<AdaptionPromptConfig> configType() { return AdaptionPromptConfig.class; }
     @Override public AdaptionPromptConfig defaultConfig() { return AdaptionPromptConfig.fromLayer(10, 2); }
 
@@ -45,34 +44,18 @@ public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig
         for (int l = first; l < m.nLayers(); l++) {
             String prefix = "base_model.model.model.layers." + l + ".self_attn.";
             Parameter prompt = ctx.trainable(new ParamSpec(prefix + "adaption_prompt", new int[]{1, config.adapterLen(), m.dim()}, ParamSpec.normal(1.0)));
-            Parameter gate = ctx.trainable(new ParamSpec(prefix + "adaption_gate", new int[]{m.nHeads()}, ParamSpec.zeros()));
+            int gates = config.gatePerHead() ? m.nHeads() : 1;
+            Parameter gate = ctx.trainable(new ParamSpec(prefix + "adaption_gate", new int[]{gates}, ParamSpec.zeros()));
             params.add(prompt);
             params.add(gate);
             ctx.addGatedAttentionHook(l, new AdaptionPromptHook(prompt, gate, ctx.baseWeight(new LinearSite(l, LinearSite.Kind.K)),
                     ctx.baseWeight(new LinearSite(l, LinearSite.Kind.V)), config.adapterLen(), m.dim(), m.nHeads(), m.nKvHeads()));
         }
-        AdaptionPromptConfig saved = new AdaptionPromptConfig("ADAPTION_PROMPT", config.adapterLen(), m.nLayers() - first, first,
-                "self_attn", config.taskType(), config.baseModelNameOrPath(), config.inferenceMode());
+        AdaptionPromptConfig saved = new AdaptionPromptConfig(config.peftType(), config.adapterLen(), m.nLayers() - first, first,
+                "self_attn", config.taskType(), config.baseModelNameOrPath(), config.inferenceMode(), config.gate());
         return new Adapter() {
             @Override public PeftConfig config() { return saved; }
             @Override public List<Parameter> parameters() { return params; }
-
-            @Override
-            public void loadState(Map<String, Safetensors.Tensor> tensors, String source) {
-                for (Parameter p : params) {
-                    Safetensors.Tensor t = tensors.get(p.name());
-                    if (t != null && p.name().endsWith("adaption_gate") && t.data().length == 1) {
-                        java.util.Arrays.fill(p.data(), t.data()[0]); // PEFT's one gate per layer: every head gets it
-                    } else if (t == null) {
-                        throw new UserException(source + ": tensor " + p.name() + " is missing");
-                    } else if (!java.util.Arrays.equals(t.shape(), p.shape())) {
-                        throw new UserException(source + ": tensor " + p.name() + " has shape " + java.util.Arrays.toString(t.shape())
-                                + " but this model needs " + java.util.Arrays.toString(p.shape()));
-                    } else {
-                        System.arraycopy(t.data(), 0, p.data(), 0, p.size());
-                    }
-                }
-            }
         };
     }
 }

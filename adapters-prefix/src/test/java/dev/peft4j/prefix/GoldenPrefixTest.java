@@ -31,7 +31,7 @@ class GoldenPrefixTest {
     @Test
     void llamaAdapterMatchesPyTorch() {
         PeftModel m = base();
-        m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(3, 1));
+        m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(3, 1).perHeadGate()); // the fixture has a gate per head
         Golden.trainAndCompare(m, GoldenPrefixTest.class, "c4_llama_adapter");
     }
 
@@ -40,7 +40,7 @@ class GoldenPrefixTest {
         PeftModel m = base();
         m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj", "v_proj")));
         m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(2));
-        m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(3, 0));
+        m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(3, 0).perHeadGate());
         Golden.trainAndCompare(m, GoldenPrefixTest.class, "c5_combo");
     }
 

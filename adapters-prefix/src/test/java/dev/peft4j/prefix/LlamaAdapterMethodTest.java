@@ -26,14 +26,18 @@ class LlamaAdapterMethodTest extends PeftMethodContract<AdaptionPromptConfig> {
     @Override protected AdaptionPromptConfig config(LlamaConfig model) { return AdaptionPromptConfig.fromLayer(3, 1); }
 
     @Test
-    void adaptsTheLayersAskedForWithAGatePerHead() {
+    void adaptsTheLayersAskedForWithAGatePerLayerOrPerHead() {
         PeftModel m = new PeftModel(base(), 1);
         m.install(method(), AdaptionPromptConfig.topLayers(3, 1));
         var p = m.trainableParameters();
         assertEquals(2, p.size());
         assertEquals("base_model.model.model.layers.1.self_attn.adaption_prompt", p.get(0).name());
         assertArrayEquals(new int[]{1, 3, 16}, p.get(0).shape());
-        assertArrayEquals(new int[]{4}, p.get(1).shape());
+        assertArrayEquals(new int[]{1}, p.get(1).shape(), "PEFT's one gate per layer by default");
+        PeftModel heads = new PeftModel(base(), 1);
+        heads.install(method(), AdaptionPromptConfig.topLayers(3, 1).perHeadGate());
+        assertArrayEquals(new int[]{4}, heads.trainableParameters().get(1).shape(), "the paper's gate per head");
+        assertEquals("ADAPTION_PROMPT_PER_HEAD", heads.adapters().get("llama-adapter").adapter().config().peftType());
         var e = assertThrows(UserException.class, () -> new PeftModel(base(), 1).install(method(), AdaptionPromptConfig.fromLayer(3, 2)));
         assertEquals("LLaMA-Adapter config: adapter_start_layer 2 does not fit a model with 2 layers", e.getMessage());
     }

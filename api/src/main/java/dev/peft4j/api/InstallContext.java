@@ -31,6 +31,14 @@ public interface InstallContext {
     /** Adds a gated attention over the hook's own prompt at layer {@code layer} (LLaMA-Adapter). */
     void addGatedAttentionHook(int layer, GatedAttentionHook hook);
 
+    /**
+     * Whether the adapter is being restored from saved weights (which then replace every trainable value), so
+     * that how fresh weights would start does not matter; false for a fresh adapter.
+     */
+    default boolean restoring() {
+        return false;
+    }
+
     /** A random stream for {@code purpose}, deterministic in the run's seed. */
     SplittableRandom random(String purpose);
 }

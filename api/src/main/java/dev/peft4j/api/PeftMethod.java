@@ -18,6 +18,11 @@ public interface PeftMethod<C extends PeftConfig> {
     /** Hugging Face PEFT's {@code peft_type} of its adapter files, e.g. "LORA". */
     String peftType();
 
+    /** Every {@code peft_type} its files may carry (a method with variants saved under their own type); {@link #peftType()} first. */
+    default java.util.List<String> peftTypes() {
+        return java.util.List.of(peftType());
+    }
+
     Class<C> configType();
 
     /** The config used when the user gives no options. */

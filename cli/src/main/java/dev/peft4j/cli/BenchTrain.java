@@ -50,9 +50,7 @@ final class BenchTrain implements Callable<Integer> {
                     + "needs the TornadoVM build and runtime); auto (tornado when it can, else cpu) (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--shape", defaultValue = "stories15M", paramLabel = "stories15M|tinyllama",
-            description = "Model shape: stories15M (dim 288, 6 layers, 6 heads, vocab 32000, tied) or tinyllama (TinyLlama-1.1B: dim 2048, "
-                    + "22 layers, 32 heads, 4 kv heads, hidden 5632, vocab 32000) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--shape", defaultValue = "stories15M", paramLabel = BenchCommand.SHAPES, description = BenchCommand.SHAPE_HELP + " (default: ${DEFAULT-VALUE}).")
     String shape;
 
     @Option(names = "--ceiling-size", defaultValue = "2048", paramLabel = "N",
@@ -63,16 +61,15 @@ final class BenchTrain implements Callable<Integer> {
             description = "A python with PyTorch: the ceiling is also measured with its torch.mm on the same threads (default: $PEFT4J_PEER_PYTHON).")
     String peerPython;
 
+    @Option(names = "--base-dtype", defaultValue = "f32", paramLabel = "f32|bf16|f16|q8_0|q4_0", description = BenchCommand.BASE_DTYPE_HELP)
+    String baseDtype;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        LlamaConfig c = switch (shape.toLowerCase(java.util.Locale.ROOT)) {
-            case "stories15m" -> BenchCommand.stories15M();
-            case "tinyllama" -> LlamaConfig.of(2048, 5632, 22, 32, 4, 32000, 2048, false);
-            default -> throw new dev.peft4j.api.UserException("--shape: unknown shape '" + shape + "' (expected stories15M or tinyllama)");
-        };
+        LlamaConfig c = BenchCommand.shape(shape);
         if (seq > c.maxSeqLen()) c = c.withMaxSeqLen(seq);
-        LlamaWeights w = LlamaWeights.random(c, 1, 0.02f);
+        LlamaWeights w = BenchCommand.randomWeights(c, baseDtype);
         PeftModel peft = new PeftModel(w, 1);
         PeftMethods methods = PeftMethods.discover(null);
         for (String name : method.split("\\+")) installDefault(peft, methods.get(name.trim()));
@@ -92,8 +89,8 @@ final class BenchTrain implements Callable<Integer> {
             double flops = trainFlops(c, batch, seq, baseTrains);
             String where = onDevice == null ? Threads.threads() + " threads" : "TornadoVM device " + onDevice.device();
             if (!json) {
-                out.printf("bench train: method %s, %s shape, batch %d x %d, %s, %,d trainable parameters%s%n",
-                        method, shape, batch, seq, where, trainable, recompute ? ", recompute" : "");
+                out.printf("bench train: method %s, %s shape, base %s (%s), batch %d x %d, %s, %,d trainable parameters%s%n",
+                        method, shape, w.storedTypes(), Report.mib(w.bytes()), batch, seq, where, trainable, recompute ? ", recompute" : "");
             }
             if (onDevice != null) opt.startOn(onDevice);
             double[] secs = new double[steps];
@@ -125,7 +122,7 @@ final class BenchTrain implements Callable<Integer> {
             long adapterBytes = adapterBytes(peft);
             long deviceBytes = onDevice == null ? 0 : onDevice.deviceMemoryBytes();
             if (json) {
-                Report report = new Report().put("bench", "train").put("method", method).put("shape", shape).put("batch", batch).put("seq", seq)
+                Report report = new Report().put("bench", "train").put("method", method).put("shape", shape).put("base_dtype", w.storedTypes().toString()).put("base_bytes", w.bytes()).put("batch", batch).put("seq", seq)
                         .put("device", onDevice == null ? "cpu" : onDevice.device()).put("threads", Threads.threads())
                         .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
                         .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)

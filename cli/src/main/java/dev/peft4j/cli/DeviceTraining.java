@@ -50,6 +50,11 @@ final class DeviceTraining {
 
     /** Why this model's methods cannot train on the device step, or null when they can. */
     static String unsupported(PeftModel peft) {
+        java.util.Set<dev.peft4j.kernels.quant.GgmlType> types = peft.base().storedTypes();
+        types.remove(dev.peft4j.kernels.quant.GgmlType.F32);
+        if (!types.isEmpty()) {
+            return "a base stored as " + types + " (the device step reads float32 weights only: load with --base-dtype f32)";
+        }
         int loras = 0;
         for (PeftModel.Installed i : peft.adapters().values()) {
             if (!i.active()) continue;
@@ -59,8 +64,19 @@ final class DeviceTraining {
                     loras++;
                     double dropout = config(i).path("lora_dropout").asDouble();
                     if (dropout > 0) return "LoRA with lora_dropout " + dropout + " (the device step has no dropout; use 0)";
+                    JsonNode lc = config(i);
+                    if (lc.path("use_dora").asBoolean()) return "LoRA as DoRA (use_dora; the device step has plain LoRA)";
+                    if (!lc.path("rank_pattern").isEmpty() || !lc.path("alpha_pattern").isEmpty()) {
+                        return "LoRA with rank_pattern or alpha_pattern (the device step has one rank and one scaling)";
+                    }
                 }
-                case "prefix", "llama-adapter" -> { }
+                case "llama-adapter" -> {
+                    // the device step packs one gate per head (and gives each its own AdamW moments)
+                    if (!config(i).path("gate").asText("layer").equals("head")) {
+                        return "LLaMA-Adapter with one gate per layer (the device step has the per-head gate only: --adapter-gate head)";
+                    }
+                }
+                case "prefix" -> { }
                 default -> {
                     return "method '" + method + "' (the device step has forms of lora, prefix and llama-adapter only)";
                 }
@@ -105,10 +121,11 @@ final class DeviceTraining {
             if (p.name().equals("prompt_encoder.transform.0.weight")) prefixHidden = p.shape()[0]; // [enc][kvDim]
         }
         int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq};
-        float[] head = base.classifier == base.tokenEmbedding ? base.classifier.clone() : base.classifier; // an array once per task
-        float[][][] layers = {base.attnNorm, base.wq, base.wk, base.wv, base.wo, base.ffnNorm, base.wGate, base.wUp, base.wDown};
+        float[] head = base.classifier == base.tokenEmbedding ? base.classifier.f32().clone() : base.classifier.f32(); // an array once per task
+        float[][][] layers = {base.attnNorm, LlamaWeights.f32(base.wq), LlamaWeights.f32(base.wk), LlamaWeights.f32(base.wv), LlamaWeights.f32(base.wo),
+                base.ffnNorm, LlamaWeights.f32(base.wGate), LlamaWeights.f32(base.wUp), LlamaWeights.f32(base.wDown)};
         return device.openTrainer(shape, c.normEps(), LlamaModel.inverseFrequencies(c), rank, scaling, new ArrayList<>(modules),
                 adapterLen, adapterLen == 0 ? 0 : adapterStart, prefixLen, prefixHidden,
-                base.tokenEmbedding, layers, base.finalNorm, head);
+                base.tokenEmbedding.f32(), layers, base.finalNorm, head);
     }
 }

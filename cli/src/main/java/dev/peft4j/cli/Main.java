@@ -28,6 +28,13 @@ public final class Main implements Runnable {
                 commandLine.getErr().println("peft4j: error: " + cause.getMessage());
                 return 2;
             }
+            // a file that cannot be written (a full disk): one line naming it, no stack trace
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof dev.peft4j.api.io.AtomicFiles.WriteFailure) {
+                    commandLine.getErr().println("peft4j: error: " + t.getMessage());
+                    return 1;
+                }
+            }
             commandLine.getErr().println("peft4j: internal error: " + e);
             e.printStackTrace(commandLine.getErr());
             return 1;

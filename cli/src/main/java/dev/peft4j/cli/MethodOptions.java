@@ -33,10 +33,13 @@ final class MethodOptions {
     @Option(names = "--lora-dropout", paramLabel = "P", description = "LoRA dropout (default 0).") Double loraDropout;
     @Option(names = "--lora-targets", split = ",", paramLabel = "NAMES", description = "LoRA target modules (default q_proj,v_proj; or all-linear).") String[] loraTargets;
     @Option(names = "--rslora", description = "Scale LoRA by alpha/sqrt(r).") Boolean rslora;
+    @Option(names = "--dora", description = "LoRA as DoRA (weight-decomposed: a trained magnitude per output row).") Boolean dora;
     @Option(names = "--prefix-tokens", paramLabel = "N", description = "Prefix tuning: virtual tokens (default 10).") Integer prefixTokens;
     @Option(names = "--prefix-projection", paramLabel = "HIDDEN", description = "Prefix tuning: train through an MLP of this width.") Integer prefixProjection;
     @Option(names = "--adapter-len", paramLabel = "N", description = "LLaMA-Adapter: prompt vectors per layer (default 10).") Integer adapterLen;
     @Option(names = "--adapter-start-layer", paramLabel = "L", description = "LLaMA-Adapter: first adapted layer (default 2).") Integer adapterStartLayer;
+    @Option(names = "--adapter-gate", paramLabel = "layer|head", description = "LLaMA-Adapter: one gate per layer (default, as Hugging Face PEFT; "
+            + "the files load there) or per head (as the paper; PEFT cannot load it).") String adapterGate;
 
     /** Installs every method of {@code --method} on the model. */
     void install(PeftModel model, PeftMethods methods) {
@@ -79,6 +82,7 @@ final class MethodOptions {
                 set.put("lora_alpha", loraAlpha);
                 set.put("lora_dropout", loraDropout);
                 set.put("use_rslora", rslora);
+                set.put("use_dora", dora);
                 if (loraTargets != null) {
                     set.put("target_modules", loraTargets.length == 1 && loraTargets[0].equals("all-linear") ? "all-linear" : Arrays.asList(loraTargets));
                 }
@@ -93,6 +97,7 @@ final class MethodOptions {
             case "llama-adapter" -> {
                 set.put("adapter_len", adapterLen);
                 set.put("adapter_start_layer", adapterStartLayer);
+                set.put("gate", adapterGate);
             }
             default -> { }
         }

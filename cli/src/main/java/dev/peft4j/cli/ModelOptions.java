@@ -1,9 +1,13 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.kernels.quant.GgmlType;
+import dev.peft4j.kernels.quant.Quantize;
 import dev.peft4j.models.DefaultModel;
 import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.io.Checkpoints;
+import dev.peft4j.models.io.GgufFile;
+import dev.peft4j.models.tokenizer.GgufTokenizers;
 import dev.peft4j.models.tokenizer.ByteTokenizer;
 import dev.peft4j.models.tokenizer.Tokenizer;
 import dev.peft4j.models.tokenizer.Tokenizers;
@@ -19,11 +23,11 @@ import picocli.CommandLine.Option;
 /** {@code --model} and {@code --tokenizer}, shared by the commands that run a model. */
 final class ModelOptions {
     @Option(names = "--model", paramLabel = "PATH",
-            description = "llama2.c .bin file or Hugging Face directory (config.json + safetensors). Default: the embedded model.")
+            description = "GGUF file, llama2.c .bin file or Hugging Face directory (config.json + safetensors). Default: the embedded model.")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "PATH",
-            description = "tokenizer.model, tokenizer.bin, tokenizer.json, or 'byte' (one token per UTF-8 byte). Default: the one beside the model.")
+            description = "tokenizer.model, tokenizer.bin, tokenizer.json, a .gguf, or 'byte' (one token per UTF-8 byte). Default: the one inside a GGUF model, else the one beside the model.")
     Path tokenizer;
 
     /** Marks a model directory whose tokenizer is the byte tokenizer (it has no file of its own). */
@@ -44,6 +48,28 @@ final class ModelOptions {
 
     @Option(names = "--plugins", paramLabel = "DIR", description = "Also load PEFT method plugins from the jars in DIR.")
     Path plugins;
+
+    @Option(names = "--base-dtype", defaultValue = "keep", paramLabel = "keep|f32|bf16|f16|q8_0|q4_0",
+            description = "The frozen base's weights in memory: keep (as stored: F32, BF16, F16, Q8_0, Q4_0, Q4_K, Q6_K) or converted on load "
+                    + "(default: ${DEFAULT-VALUE}). Trainable tensors are float32 either way.")
+    String baseDtype = "keep";
+
+    /** The type --base-dtype names, or null for keep. */
+    static GgmlType baseType(String value) {
+        String v = value.toLowerCase(java.util.Locale.ROOT);
+        if (v.equals("keep")) return null;
+        GgmlType t = GgmlType.ofName(v);
+        if (t == null || !Quantize.supports(t) && t != GgmlType.F32) {
+            throw new UserException("--base-dtype: unknown type '" + value + "' (expected keep, f32, bf16, f16, q8_0 or q4_0)");
+        }
+        return t;
+    }
+
+    /** w with its linears and embedding converted as --base-dtype asks. */
+    private LlamaWeights withBaseType(LlamaWeights w) {
+        GgmlType t = baseType(baseDtype);
+        return t == null ? w : w.convertBase(t);
+    }
 
     /** A loaded model, its tokenizer and its installed adapters. */
     record Loaded(String name, LlamaWeights weights, Tokenizer tokenizer, PeftModel peft) {}
@@ -78,15 +104,15 @@ final class ModelOptions {
         if (model == null) {
             Tokenizer tok = tokenizer == null ? new ByteTokenizer() : tokenizer(tokenizer);
             checkVocab(tok, DefaultModel.config().vocabSize(), "the embedded model");
-            return withAdapters("embedded default model (random weights)", DefaultModel.weights(), tok);
+            return withAdapters("embedded default model (random weights)", withBaseType(DefaultModel.weights()), tok);
         }
         if (!Files.exists(model)) throw new UserException("--model: " + model + " does not exist");
-        LlamaWeights w = Checkpoints.load(model);
+        LlamaWeights w = withBaseType(Checkpoints.load(model));
         Path tokPath = tokenizer != null ? tokenizer : findTokenizerBeside(model);
         if (tokPath == null && !needTokenizer) return withAdapters(model.toString(), w, null);
         if (tokPath == null) {
             throw new UserException("no tokenizer found beside " + model
-                    + " (looked for tokenizer.model, tokenizer.json, tokenizer.bin): pass --tokenizer PATH");
+                    + " (looked inside a GGUF file, then for tokenizer.model, tokenizer.json, tokenizer.bin): pass --tokenizer PATH");
         }
         Tokenizer tok = tokenizer(tokPath);
         checkVocab(tok, w.config.vocabSize(), model.toString());
@@ -100,7 +126,13 @@ final class ModelOptions {
         }
     }
 
+    /** The tokenizer of a model: the GGUF file itself when it stores one, else a tokenizer file beside it; null if none. */
     static Path findTokenizerBeside(Path model) {
+        if (Files.isRegularFile(model) && GgufFile.isGguf(model)) {
+            try (GgufFile g = GgufFile.open(model)) {
+                if (GgufTokenizers.has(g)) return model;
+            }
+        }
         Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
         if (dir == null) return null;
         for (String name : new String[]{"tokenizer.model", "tokenizer.json", "tokenizer.bin", BYTE_MARKER}) {

@@ -47,6 +47,21 @@ class DeviceOptionTest {
     }
 
     @Test
+    void theDeviceStepRefusesWhatItHasNoFormOfByName() {
+        var w = dev.peft4j.models.LlamaWeights.random(dev.peft4j.models.LlamaConfig.of(16, 24, 2, 4, 2, 20, 12, false), 1, 0.1f);
+        var perLayer = new dev.peft4j.models.peft.PeftModel(w, 1);
+        perLayer.install(new dev.peft4j.prefix.LlamaAdapterMethod(), dev.peft4j.prefix.AdaptionPromptConfig.fromLayer(2, 1));
+        org.junit.jupiter.api.Assertions.assertEquals(
+                "LLaMA-Adapter with one gate per layer (the device step has the per-head gate only: --adapter-gate head)", DeviceTraining.unsupported(perLayer));
+        var perHead = new dev.peft4j.models.peft.PeftModel(w, 1);
+        perHead.install(new dev.peft4j.prefix.LlamaAdapterMethod(), dev.peft4j.prefix.AdaptionPromptConfig.fromLayer(2, 1).perHeadGate());
+        org.junit.jupiter.api.Assertions.assertNull(DeviceTraining.unsupported(perHead));
+        var dora = new dev.peft4j.models.peft.PeftModel(w, 1);
+        dora.install(new dev.peft4j.lora.LoraMethod(), dev.peft4j.lora.LoraConfig.of(2, 4, java.util.List.of("q_proj")).withDora(true));
+        org.junit.jupiter.api.Assertions.assertEquals("LoRA as DoRA (use_dora; the device step has plain LoRA)", DeviceTraining.unsupported(dora));
+    }
+
+    @Test
     void unknownDeviceIsAUserError() {
         assertUserError(run("bench", "train", "--device", "gpu"), "--device: unknown device 'gpu' (expected auto, cpu, tornado or tornado:N)");
     }

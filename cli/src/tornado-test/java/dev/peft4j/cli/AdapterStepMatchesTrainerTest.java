@@ -36,7 +36,7 @@ class AdapterStepMatchesTrainerTest {
         try (LoraStep step = LoraStep.inJava(f.shape, f.weights, 3, ADAPTER)) {
             PeftModel model = new PeftModel(f.base, 0);
             model.install(new LoraMethod(), LoraConfig.of(StepVersusTrainer.RANK, StepVersusTrainer.ALPHA, List.of("q_proj", "v_proj")));
-            model.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(ADAPTER.len(), ADAPTER.startLayer()));
+            model.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(ADAPTER.len(), ADAPTER.startLayer()).perHeadGate()); // the device step has the per-head gate
             Map<String, Parameter> params = StepVersusTrainer.params(model);
             assertEquals(4 * LAYERS + 2 * (LAYERS - ADAPTER.startLayer()), params.size(),
                     "LoRA A and B on q and v of every layer, prompt and gate on the adapted ones: " + params.keySet());

@@ -41,10 +41,10 @@ final class StepVersusTrainer {
         for (float[] norm : base.ffnNorm) scatter(norm, 12);
         scatter(base.finalNorm, 13);
         shape = new LoraStep.Shape(DIM, LAYERS, HEADS, KV_HEADS, HIDDEN, VOCAB, BATCH, SEQ, RANK, ALPHA, c.normEps(), c.ropeTheta());
-        weights = new LoraStep.Weights(base.tokenEmbedding, LoraStep.Weights.pack(base.attnNorm),
-                LoraStep.Weights.pack(base.wq), LoraStep.Weights.pack(base.wk), LoraStep.Weights.pack(base.wv),
-                LoraStep.Weights.pack(base.wo), LoraStep.Weights.pack(base.ffnNorm), LoraStep.Weights.pack(base.wGate),
-                LoraStep.Weights.pack(base.wUp), LoraStep.Weights.pack(base.wDown), base.finalNorm, base.classifier);
+        weights = new LoraStep.Weights(base.tokenEmbedding.f32(), LoraStep.Weights.pack(base.attnNorm),
+                LoraStep.Weights.pack(LlamaWeights.f32(base.wq)), LoraStep.Weights.pack(LlamaWeights.f32(base.wk)), LoraStep.Weights.pack(LlamaWeights.f32(base.wv)),
+                LoraStep.Weights.pack(LlamaWeights.f32(base.wo)), LoraStep.Weights.pack(base.ffnNorm), LoraStep.Weights.pack(LlamaWeights.f32(base.wGate)),
+                LoraStep.Weights.pack(LlamaWeights.f32(base.wUp)), LoraStep.Weights.pack(LlamaWeights.f32(base.wDown)), base.finalNorm, base.classifier.f32());
         int n = BATCH * SEQ;
         SplittableRandom r = new SplittableRandom(5);
         tokens = new int[n];

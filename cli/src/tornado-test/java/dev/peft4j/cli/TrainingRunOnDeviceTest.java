@@ -95,7 +95,7 @@ class TrainingRunOnDeviceTest {
         if (names.contains("lora_lm_head")) m.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("v_proj", "lm_head")).withRslora(true));
         if (names.contains("prefix")) m.install(new PrefixTuningMethod(), PrefixTuningConfig.of(3));
         if (names.contains("prefix_projection")) m.install(new PrefixTuningMethod(), PrefixTuningConfig.projected(3, 12));
-        if (names.contains("llama-adapter")) m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(2, 1));
+        if (names.contains("llama-adapter")) m.install(new LlamaAdapterMethod(), AdaptionPromptConfig.fromLayer(2, 1).perHeadGate()); // the device step has the per-head gate
         return m;
     }
 

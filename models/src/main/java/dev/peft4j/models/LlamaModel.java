@@ -6,13 +6,13 @@ import dev.peft4j.api.GatedAttentionHook;
 import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.AttentionCpu;
-import dev.peft4j.kernels.Embedding;
-import dev.peft4j.kernels.MatmulCpu;
+import dev.peft4j.kernels.FrozenMatmulCpu;
 import dev.peft4j.kernels.Residual;
 import dev.peft4j.kernels.RmsNorm;
 import dev.peft4j.kernels.Rope;
 import dev.peft4j.kernels.SwiGluCpu;
 import dev.peft4j.kernels.Threads;
+import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.models.peft.Hooks;
 
 /**
@@ -65,9 +65,9 @@ public final class LlamaModel {
 
     private static final LinearSite LM_HEAD = LinearSite.lmHead();
 
-    /** y = x·Wᵀ, then the site's hooks add their deltas. */
-    private void linear(LinearSite site, float[] y, float[] x, float[] w, int n, int in, int out) {
-        MatmulCpu.forward(y, 0, x, 0, w, 0, n, in, out);
+    /** y = x·Wᵀ (W in its stored type), then the site's hooks add their deltas. */
+    private void linear(LinearSite site, float[] y, float[] x, WeightMatrix w, int n, int in, int out) {
+        FrozenMatmulCpu.forward(y, 0, x, 0, w, n);
         hooks.linearForward(site, x, y, n, Pass.INFERENCE);
     }
 
@@ -211,7 +211,7 @@ public final class LlamaModel {
                 throw new IllegalArgumentException("token id " + s.tokens[i] + " is outside the vocabulary [0, " + c.vocabSize() + ")");
             }
         }
-        Embedding.forward(s.x, w.tokenEmbedding, s.tokens, n, d);
+        FrozenMatmulCpu.embedding(s.x, w.tokenEmbedding, s.tokens, n);
         for (int l = 0; l < c.nLayers(); l++) {
             float[] kc = s.keyCache[l], vc = s.valueCache[l];
             RmsNorm.forward(s.xb, s.x, w.attnNorm[l], null, d, eps, 0, n);

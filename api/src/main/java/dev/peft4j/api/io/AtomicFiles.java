@@ -12,7 +12,9 @@ import java.nio.file.StandardOpenOption;
 /**
  * Writes files so that readers see either the old content or the complete new one, never a
  * partial file: the bytes go to a temporary file in the target's directory, are forced to disk,
- * and the temporary file is renamed over the target with {@code ATOMIC_MOVE}.
+ * and the temporary file is renamed over the target with {@code ATOMIC_MOVE}. A failure (a full disk,
+ * say) leaves the target as it was, removes the temporary file, and is reported as an
+ * {@link IOException} whose message names the target: {@code "<file>: no space left on device"}.
  */
 public final class AtomicFiles {
     private AtomicFiles() {}
@@ -28,9 +30,10 @@ public final class AtomicFiles {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        Path tmp = null;
         boolean done = false;
         try {
+            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 body.writeTo(ch);
                 ch.force(true);
@@ -38,8 +41,39 @@ public final class AtomicFiles {
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             done = true;
             syncDirectory(dir);
+        } catch (IOException e) {
+            throw failure(abs, e);
         } finally {
-            if (!done) Files.deleteIfExists(tmp);
+            if (!done && tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // the write already failed; that error is the one to report
+                }
+            }
+        }
+    }
+
+    /** An exception whose message names the file that could not be written, and why, in one line. */
+    public static IOException failure(Path file, IOException e) {
+        if (e instanceof WriteFailure) return e;
+        return new WriteFailure(file + ": " + reason(e), e);
+    }
+
+    /** Why a write failed, in words: "no space left on device" for a full disk. */
+    private static String reason(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        if (m.toLowerCase(java.util.Locale.ROOT).contains("no space left on device")) return "no space left on device";
+        if (e instanceof java.nio.file.AccessDeniedException) return "permission denied";
+        if (e instanceof java.nio.file.NoSuchFileException) return "no such file or directory";
+        if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) return "cannot write: " + fse.getReason();
+        return "cannot write: " + m;
+    }
+
+    /** A failed write, already described with its file: {@link #failure} does not wrap it twice. */
+    public static final class WriteFailure extends IOException {
+        WriteFailure(String message, IOException cause) {
+            super(message, cause);
         }
     }
 

@@ -119,7 +119,18 @@ public final class Safetensors implements AutoCloseable {
 
     /** Maps and validates {@code file}; throws {@link UserException} naming the file if it is not a valid safetensors file. */
     public static Safetensors open(Path file) {
-        Arena arena = Arena.ofShared();
+        return open(file, Arena.ofShared());
+    }
+
+    /**
+     * Maps {@code file} for as long as any segment of it is reachable ({@link #bytes}): weights read in
+     * place keep their mapping alive, and {@link #close()} leaves it to the garbage collector.
+     */
+    public static Safetensors openMapped(Path file) {
+        return open(file, Arena.ofAuto());
+    }
+
+    private static Safetensors open(Path file, Arena arena) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) throw bad(file, "too short for a safetensors file (" + size + " bytes; the header length alone takes 8)");
@@ -140,13 +151,13 @@ public final class Safetensors implements AutoCloseable {
             MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             return new Safetensors(file, arena, map, entries, Collections.unmodifiableMap(metadata));
         } catch (NoSuchFileException e) {
-            arena.close();
+            closeArena(arena);
             throw new UserException("safetensors file not found: " + file);
         } catch (IOException e) {
-            arena.close();
+            closeArena(arena);
             throw new UserException("cannot read safetensors file " + file + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
-            arena.close();
+            closeArena(arena);
             throw e;
         }
     }
@@ -330,10 +341,24 @@ public final class Safetensors implements AutoCloseable {
         }
     }
 
-    /** Unmaps the file. Reading afterwards fails. */
+    /** The stored bytes of a tensor, in place in the mapped file (valid until {@link #close()} for {@link #open}). */
+    public MemorySegment bytes(String name) {
+        Entry e = entry(name);
+        return map.asSlice(e.begin(), e.end() - e.begin());
+    }
+
+    /** Unmaps the file (for {@link #open}; a file from {@link #openMapped} stays mapped while its bytes are reachable). Reading afterwards fails. */
     @Override
     public void close() {
-        arena.close();
+        closeArena(arena);
+    }
+
+    private static void closeArena(Arena arena) {
+        try {
+            arena.close();
+        } catch (UnsupportedOperationException automatic) {
+            // an automatic arena: unmapped by the garbage collector
+        }
     }
 
     // ---------------------------------------------------------------- writing
@@ -389,7 +414,7 @@ public final class Safetensors implements AutoCloseable {
         ObjectNode root = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode m = root.putObject("__metadata__");
-            metadata.forEach(m::put);
+            new java.util.TreeMap<>(metadata).forEach(m::put); // sorted: equal metadata, equal bytes
         }
         Set<String> seen = new HashSet<>();
         long offset = 0;

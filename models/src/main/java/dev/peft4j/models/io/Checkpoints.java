@@ -19,13 +19,14 @@ import java.util.Arrays;
  * <ul>
  *   <li>a directory, or a {@code config.json} / {@code *.safetensors} / index file inside one:
  *       Hugging Face ({@link HfCheckpoint});</li>
+ *   <li>a file starting with "GGUF": llama.cpp's GGUF ({@link GgufCheckpoint});</li>
  *   <li>a file starting with a plausible 7 x int32 header: llama2.c ({@link Llama2cCheckpoint}).</li>
  * </ul>
  * Anything else is a {@link UserException} saying what was expected.
  */
 public final class Checkpoints {
     private static final String EXPECTED = "expected a Hugging Face model directory (config.json with model.safetensors or "
-            + "model.safetensors.index.json and its shards) or a llama2.c .bin file (legacy version 0: 7 x int32 header, then float32 weights)";
+            + "model.safetensors.index.json and its shards) a GGUF file (llama.cpp) or a llama2.c .bin file (legacy version 0: 7 x int32 header, then float32 weights)";
 
     private Checkpoints() {}
 
@@ -37,7 +38,7 @@ public final class Checkpoints {
         if (name.endsWith(".safetensors") || name.endsWith(".json")) return CheckpointFormat.HF;
         byte[] head = firstBytes(path, 4);
         String magic = new String(head, StandardCharsets.ISO_8859_1);
-        if (magic.equals("GGUF")) throw new UserException(path + ": GGUF checkpoints are not supported here; " + EXPECTED);
+        if (magic.equals("GGUF")) return CheckpointFormat.GGUF;
         Llama2cCheckpoint.Header h = Llama2cCheckpoint.readHeader(path);
         if (h != null && h.dim() == Llama2cCheckpoint.VERSIONED_MAGIC) return CheckpointFormat.LLAMA2C; // its reader explains
         if (h != null && h.plausible()) return CheckpointFormat.LLAMA2C;
@@ -54,6 +55,7 @@ public final class Checkpoints {
         return switch (detect(path)) {
             case HF -> HfCheckpoint.read(hfDir(path), maxSeqLen);
             case LLAMA2C -> Llama2cCheckpoint.read(path, maxSeqLen);
+            case GGUF -> GgufCheckpoint.read(path, maxSeqLen);
         };
     }
 
@@ -62,13 +64,15 @@ public final class Checkpoints {
         return switch (detect(path)) {
             case HF -> HfCheckpoint.readConfig(hfDir(path));
             case LLAMA2C -> Llama2cCheckpoint.readConfig(path);
+            case GGUF -> GgufCheckpoint.readConfig(path);
         };
     }
 
     /**
      * Saves {@code w} to {@code path} (a file for llama2.c, a directory for Hugging Face). The
      * llama2.c format is always float32, so {@code dtype} must be F32 there; {@code maxShardBytes}
-     * (HF only) splits the weights into shards when positive.
+     * (HF only) splits the weights into shards when positive. GGUF written here has no tokenizer: use
+     * {@link GgufCheckpoint#write} to include one (and for Q8_0/Q4_0).
      */
     public static void save(LlamaWeights w, Path path, CheckpointFormat format, DType dtype, long maxShardBytes) throws IOException {
         switch (format) {
@@ -77,6 +81,11 @@ public final class Checkpoints {
                 if (dtype != DType.F32) throw new UserException("cannot save " + path + " as llama2.c in " + dtype + ": the format is float32 only");
                 Llama2cCheckpoint.write(w, path);
             }
+            case GGUF -> GgufCheckpoint.write(w, null, path, switch (dtype) {
+                case F32 -> dev.peft4j.kernels.quant.GgmlType.F32;
+                case F16 -> dev.peft4j.kernels.quant.GgmlType.F16;
+                case BF16 -> dev.peft4j.kernels.quant.GgmlType.BF16;
+            });
         }
     }
 

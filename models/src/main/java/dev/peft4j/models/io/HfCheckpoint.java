@@ -10,6 +10,8 @@ import dev.peft4j.api.io.AtomicFiles;
 import dev.peft4j.api.io.DType;
 import dev.peft4j.api.io.Safetensors;
 import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.kernels.WeightMatrix;
+import dev.peft4j.kernels.quant.GgmlType;
 import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.RopeScaling;
 
@@ -214,7 +216,7 @@ public final class HfCheckpoint {
         Map<String, Path> weightMap = weightMap(dir);
         Map<Path, Safetensors> open = new LinkedHashMap<>();
         try {
-            for (Path p : new LinkedHashSet<>(weightMap.values())) open.put(p, Safetensors.open(p));
+            for (Path p : new LinkedHashSet<>(weightMap.values())) open.put(p, Safetensors.openMapped(p));
             // Where each stored tensor really is; the index must agree with the shards' headers.
             Map<String, Safetensors> where = new HashMap<>();
             for (Safetensors st : open.values()) {
@@ -235,12 +237,25 @@ public final class HfCheckpoint {
             // Validate names and shapes before allocating, so a wrong config.json fails with a message, not an OutOfMemoryError.
             List<LlamaWeights.Tensor> layout = layout(config);
             LlamaWeights.Tensor tiedHead = config.tiedEmbeddings() && where.containsKey("lm_head.weight")
-                    ? new LlamaWeights.Tensor("lm_head.weight", new int[]{config.vocabSize(), config.dim()}, null) : null;
+                    ? new LlamaWeights.Tensor("lm_head.weight", new int[]{config.vocabSize(), config.dim()}, (WeightMatrix) null) : null;
             checkNames(dir, config, where.keySet(), layout);
             for (LlamaWeights.Tensor t : layout) checkShape(where.get(t.name()), t);
             if (tiedHead != null) checkShape(where.get(tiedHead.name()), tiedHead);
-            LlamaWeights w = new LlamaWeights(config);
-            for (LlamaWeights.Tensor t : w.tensors()) where.get(t.name()).readFloats(t.name(), t.data()); // each tensor once
+            // Matrices stored as BF16 or F16 stay in the mapped files, read in place; F32 ones and norm weights are copied once.
+            LlamaWeights w = new LlamaWeights(config, null);
+            for (LlamaWeights.Tensor t : layout) {
+                Safetensors st = where.get(t.name());
+                DType stored = st.entry(t.name()).dtype();
+                if (t.shape().length == 1) {
+                    st.readFloats(t.name(), w.weight(t.name()).f32());
+                } else if (stored == DType.BF16 || stored == DType.F16) {
+                    w.set(t.name(), WeightMatrix.of(stored == DType.BF16 ? GgmlType.BF16 : GgmlType.F16, st.bytes(t.name()), t.shape()[0], t.shape()[1]));
+                } else {
+                    float[] data = new float[Math.multiplyExact(t.shape()[0], t.shape()[1])];
+                    st.readFloats(t.name(), data);
+                    w.set(t.name(), WeightMatrix.of(data, t.shape()[0], t.shape()[1]));
+                }
+            }
             if (tiedHead != null) checkTiedHead(where.get(tiedHead.name()), w.tokenEmbedding);
             return w;
         } finally {
@@ -281,21 +296,21 @@ public final class HfCheckpoint {
     static List<LlamaWeights.Tensor> layout(LlamaConfig c) {
         int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
         List<LlamaWeights.Tensor> out = new ArrayList<>();
-        out.add(new LlamaWeights.Tensor("model.embed_tokens.weight", new int[]{c.vocabSize(), d}, null));
+        out.add(new LlamaWeights.Tensor("model.embed_tokens.weight", new int[]{c.vocabSize(), d}, (WeightMatrix) null));
         for (int l = 0; l < c.nLayers(); l++) {
             String p = "model.layers." + l + ".";
-            out.add(new LlamaWeights.Tensor(p + "self_attn.q_proj.weight", new int[]{d, d}, null));
-            out.add(new LlamaWeights.Tensor(p + "self_attn.k_proj.weight", new int[]{kv, d}, null));
-            out.add(new LlamaWeights.Tensor(p + "self_attn.v_proj.weight", new int[]{kv, d}, null));
-            out.add(new LlamaWeights.Tensor(p + "self_attn.o_proj.weight", new int[]{d, d}, null));
-            out.add(new LlamaWeights.Tensor(p + "mlp.gate_proj.weight", new int[]{h, d}, null));
-            out.add(new LlamaWeights.Tensor(p + "mlp.up_proj.weight", new int[]{h, d}, null));
-            out.add(new LlamaWeights.Tensor(p + "mlp.down_proj.weight", new int[]{d, h}, null));
-            out.add(new LlamaWeights.Tensor(p + "input_layernorm.weight", new int[]{d}, null));
-            out.add(new LlamaWeights.Tensor(p + "post_attention_layernorm.weight", new int[]{d}, null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.q_proj.weight", new int[]{d, d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.k_proj.weight", new int[]{kv, d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.v_proj.weight", new int[]{kv, d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "self_attn.o_proj.weight", new int[]{d, d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "mlp.gate_proj.weight", new int[]{h, d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "mlp.up_proj.weight", new int[]{h, d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "mlp.down_proj.weight", new int[]{d, h}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "input_layernorm.weight", new int[]{d}, (WeightMatrix) null));
+            out.add(new LlamaWeights.Tensor(p + "post_attention_layernorm.weight", new int[]{d}, (WeightMatrix) null));
         }
-        out.add(new LlamaWeights.Tensor("model.norm.weight", new int[]{d}, null));
-        if (!c.tiedEmbeddings()) out.add(new LlamaWeights.Tensor("lm_head.weight", new int[]{c.vocabSize(), d}, null));
+        out.add(new LlamaWeights.Tensor("model.norm.weight", new int[]{d}, (WeightMatrix) null));
+        if (!c.tiedEmbeddings()) out.add(new LlamaWeights.Tensor("lm_head.weight", new int[]{c.vocabSize(), d}, (WeightMatrix) null));
         return out;
     }
 
@@ -330,7 +345,8 @@ public final class HfCheckpoint {
     }
 
     /** A tied model may still store lm_head.weight, but then it must equal the embedding. */
-    private static void checkTiedHead(Safetensors st, float[] embedding) {
+    private static void checkTiedHead(Safetensors st, WeightMatrix embeddingTable) {
+        float[] embedding = embeddingTable.toF32();
         float[] chunk = new float[Math.min(embedding.length, 1 << 16)];
         for (int from = 0; from < embedding.length; from += chunk.length) {
             int n = Math.min(chunk.length, embedding.length - from);
@@ -375,7 +391,7 @@ public final class HfCheckpoint {
                 current = new ArrayList<>();
                 currentBytes = 0;
             }
-            current.add(new Safetensors.Tensor(t.name(), t.shape(), t.data()));
+            current.add(new Safetensors.Tensor(t.name(), t.shape(), t.weight().toF32()));
             currentBytes += bytes;
             total += bytes;
         }

@@ -3,6 +3,7 @@ package dev.peft4j.models.io;
 import dev.peft4j.api.UserException;
 import dev.peft4j.api.io.AtomicFiles;
 import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.models.LlamaWeights;
 
 import java.io.IOException;
@@ -138,19 +139,19 @@ public final class Llama2cCheckpoint {
         try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             Cursor in = new Cursor(map, HEADER_BYTES);
-            in.read(w.tokenEmbedding);
+            in.read(w.tokenEmbedding.f32());
             for (float[] a : w.attnNorm) in.read(a);
-            for (float[] a : w.wq) in.readMetaRows(a, d, hd, d);
-            for (float[] a : w.wk) in.readMetaRows(a, kv, hd, d);
-            for (float[] a : w.wv) in.read(a);
-            for (float[] a : w.wo) in.read(a);
+            for (WeightMatrix m : w.wq) in.readMetaRows(m.f32(), d, hd, d);
+            for (WeightMatrix m : w.wk) in.readMetaRows(m.f32(), kv, hd, d);
+            for (WeightMatrix m : w.wv) in.read(m.f32());
+            for (WeightMatrix m : w.wo) in.read(m.f32());
             for (float[] a : w.ffnNorm) in.read(a);
-            for (float[] a : w.wGate) in.read(a);
-            for (float[] a : w.wDown) in.read(a);
-            for (float[] a : w.wUp) in.read(a);
+            for (WeightMatrix m : w.wGate) in.read(m.f32());
+            for (WeightMatrix m : w.wDown) in.read(m.f32());
+            for (WeightMatrix m : w.wUp) in.read(m.f32());
             in.read(w.finalNorm);
             in.skip(2L * c.maxSeqLen() * (hd / 2)); // freq_cis_real, freq_cis_imag: recomputed by the model
-            if (!c.tiedEmbeddings()) in.read(w.classifier);
+            if (!c.tiedEmbeddings()) in.read(w.classifier.f32());
             if (in.pos != map.byteSize()) throw new IllegalStateException("read " + in.pos + " of " + map.byteSize() + " bytes");
         } catch (IOException e) {
             throw new UserException("cannot read llama2.c checkpoint " + file + ": " + e.getMessage(), e);
@@ -208,21 +209,21 @@ public final class Llama2cCheckpoint {
             AtomicFiles.FloatSink out = new AtomicFiles.FloatSink(ch);
             out.putInt(d).putInt(c.hiddenDim()).putInt(c.nLayers()).putInt(c.nHeads()).putInt(c.nKvHeads())
                     .putInt(c.tiedEmbeddings() ? c.vocabSize() : -c.vocabSize()).putInt(c.maxSeqLen());
-            out.put(w.tokenEmbedding);
+            out.put(w.tokenEmbedding.toF32());
             for (float[] a : w.attnNorm) out.put(a);
-            for (float[] a : w.wq) putMetaRows(out, a, d, hd, d);
-            for (float[] a : w.wk) putMetaRows(out, a, kv, hd, d);
-            for (float[] a : w.wv) out.put(a);
-            for (float[] a : w.wo) out.put(a);
+            for (WeightMatrix m : w.wq) putMetaRows(out, m.toF32(), d, hd, d);
+            for (WeightMatrix m : w.wk) putMetaRows(out, m.toF32(), kv, hd, d);
+            for (WeightMatrix m : w.wv) out.put(m.toF32());
+            for (WeightMatrix m : w.wo) out.put(m.toF32());
             for (float[] a : w.ffnNorm) out.put(a);
-            for (float[] a : w.wGate) out.put(a);
-            for (float[] a : w.wDown) out.put(a);
-            for (float[] a : w.wUp) out.put(a);
+            for (WeightMatrix m : w.wGate) out.put(m.toF32());
+            for (WeightMatrix m : w.wDown) out.put(m.toF32());
+            for (WeightMatrix m : w.wUp) out.put(m.toF32());
             out.put(w.finalNorm);
             float[][] cosSin = ropeTables(c.maxSeqLen(), hd);
             out.put(cosSin[0]);
             out.put(cosSin[1]);
-            if (!c.tiedEmbeddings()) out.put(w.classifier);
+            if (!c.tiedEmbeddings()) out.put(w.classifier.toF32());
             out.flush();
         });
     }

@@ -38,7 +38,8 @@ public final class AdapterFiles {
         }
         Files.createDirectories(dir);
         ObjectNode cfg = methods.json().valueToTree(adapter.adapter().config());
-        cfg.put("peft_type", adapter.method().peftType());
+        String type = adapter.adapter().config().peftType();
+        cfg.put("peft_type", adapter.method().peftTypes().contains(type) ? type : adapter.method().peftType());
         if (baseModelName != null && (!cfg.hasNonNull("base_model_name_or_path"))) cfg.put("base_model_name_or_path", baseModelName);
         cfg.put("peft4j_method", adapter.method().name());
         cfg.put("peft4j_version", adapter.method().version());
@@ -117,7 +118,7 @@ public final class AdapterFiles {
     private static <C extends PeftConfig> PeftModel.Installed install(PeftModel model, Path dir, PeftMethods methods, PeftMethod<C> method,
                                                                       ObjectNode cfg, String name) {
         C config = methods.readConfig(method, cfg.toString(), dir.resolve(CONFIG).toString());
-        PeftModel.Installed installed = model.install(name, method, config);
+        PeftModel.Installed installed = model.restore(name, method, config);
         Path weights = dir.resolve(WEIGHTS);
         if (!Files.isRegularFile(weights)) {
             model.unload(name);

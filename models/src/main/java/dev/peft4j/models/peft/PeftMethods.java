@@ -98,7 +98,7 @@ public final class PeftMethods {
             }
             Module module = method.getClass().getModule();
             byName.put(method.name(), new Found(method, module.isNamed() && !source.startsWith("plugin jar") ? "module " + module.getName() : source));
-            json.registerSubtypes(new NamedType(method.configType(), method.peftType()));
+            for (String type : method.peftTypes()) json.registerSubtypes(new NamedType(method.configType(), type));
         }
     }
 
@@ -111,7 +111,9 @@ public final class PeftMethods {
 
     /** The method whose adapter files have this {@code peft_type}. */
     public PeftMethod<?> byPeftType(String peftType) {
-        for (Found f : byName.values()) if (f.method().peftType().equalsIgnoreCase(peftType)) return f.method();
+        for (Found f : byName.values()) {
+            for (String t : f.method().peftTypes()) if (t.equalsIgnoreCase(peftType)) return f.method();
+        }
         throw new UserException("no installed plugin reads adapters of peft_type '" + peftType + "'");
     }
 

@@ -68,6 +68,19 @@ public final class PeftModel {
      * names). Refuses a second instance of a method that does not stack.
      */
     public <C extends PeftConfig> Installed install(String adapterName, PeftMethod<C> method, C config) {
+        return install(adapterName, method, config, false);
+    }
+
+    /**
+     * Installs a method whose trainable values the caller then loads from saved weights ({@link AdapterFiles}): the
+     * method is told it is {@linkplain InstallContext#restoring() restoring}, so a fresh-init rule it cannot run
+     * (e.g. LoRA's "pissa") does not stop it.
+     */
+    public <C extends PeftConfig> Installed restore(String adapterName, PeftMethod<C> method, C config) {
+        return install(adapterName, method, config, true);
+    }
+
+    private <C extends PeftConfig> Installed install(String adapterName, PeftMethod<C> method, C config, boolean restoring) {
         if (adapters.containsKey(adapterName)) throw new UserException("an adapter named '" + adapterName + "' is already installed");
         if (!adapters.isEmpty() && (method.exclusive() || adapters.values().stream().anyMatch(i -> i.method().exclusive()))) {
             String other = adapters.values().iterator().next().method().name();
@@ -83,7 +96,7 @@ public final class PeftModel {
             }
         }
         Hooks.Owner owner = new Hooks.Owner();
-        Context ctx = new Context(adapterName, owner);
+        Context ctx = new Context(adapterName, owner, restoring);
         Adapter adapter;
         try {
             adapter = method.install(config, ctx);
@@ -143,10 +156,12 @@ public final class PeftModel {
         private final Hooks.Owner owner;
         private final Set<String> baseTensors = new HashSet<>();
         private final Map<String, LlamaWeights.Tensor> byName = new LinkedHashMap<>();
+        private final boolean restoring;
 
-        Context(String adapterName, Hooks.Owner owner) {
+        Context(String adapterName, Hooks.Owner owner, boolean restoring) {
             this.adapterName = adapterName;
             this.owner = owner;
+            this.restoring = restoring;
             for (LlamaWeights.Tensor t : base.tensors()) byName.put(t.name(), t);
         }
 
@@ -180,7 +195,7 @@ public final class PeftModel {
             if (t == null) throw new UserException("the base model has no tensor named '" + hfName + "'");
             if (!trainableBase.add(hfName)) throw new UserException("base tensor " + hfName + " is already trainable");
             baseTensors.add(hfName);
-            Parameter p = new Parameter(hfName, t.shape(), t.data());
+            Parameter p = new Parameter(hfName, t.shape(), base.toFloat32(hfName)); // a float32 master weight
             baseParameters.add(p);
             return p;
         }
@@ -192,9 +207,9 @@ public final class PeftModel {
 
         @Override
         public float[] baseWeight(LinearSite site) {
-            LlamaWeights.Tensor t = byName.get(site.kind() == LinearSite.Kind.LM_HEAD && base.config.tiedEmbeddings()
+            // float32 from here on (a merge writes float32 values into it)
+            return base.toFloat32(site.kind() == LinearSite.Kind.LM_HEAD && base.config.tiedEmbeddings()
                     ? "model.embed_tokens.weight" : site.hfModulePath() + ".weight");
-            return t.data();
         }
 
         @Override
@@ -210,6 +225,11 @@ public final class PeftModel {
         @Override
         public void addGatedAttentionHook(int layer, GatedAttentionHook hook) {
             hooks.addGated(layer, hook, owner);
+        }
+
+        @Override
+        public boolean restoring() {
+            return restoring;
         }
 
         @Override

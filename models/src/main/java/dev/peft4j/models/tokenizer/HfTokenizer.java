@@ -93,10 +93,14 @@ public final class HfTokenizer implements Tokenizer {
             throw new UserException(file + ": cannot read the tokenizer.json (" + e.getMessage() + ")", e);
         }
         if (root == null || !root.isObject()) throw new UserException(file + ": not a tokenizer.json (no JSON object)");
-        return new HfTokenizer(root, file.toString());
+        return new HfTokenizer(root, file.toString(), -1, -1);
     }
 
-    private HfTokenizer(JsonNode root, String name) {
+    /**
+     * A tokenizer from a {@code tokenizer.json} tree; {@code bos}/{@code eos} when non-negative replace the
+     * ids read from its post-processor (a GGUF file states them).
+     */
+    HfTokenizer(JsonNode root, String name, int bos, int eos) {
         this.name = name;
         JsonNode model = root.path("model");
         if (!"BPE".equals(model.path("type").asText("BPE")) || !model.has("merges")) {
@@ -187,8 +191,48 @@ public final class HfTokenizer implements Tokenizer {
         stripFirstTokenSpace = strip[1] != 0;
 
         int[] bosEos = specialIds(root.path("post_processor"));
-        bosId = bosEos[0];
-        eosId = bosEos[1];
+        bosId = bos >= 0 ? bos : bosEos[0];
+        eosId = eos >= 0 ? eos : bosEos[1];
+    }
+
+    /** The vocabulary as GGUF's {@code gpt2} tokenizer stores it: token texts, token types, merges by rank. */
+    record BpeVocabulary(String[] tokens, int[] types, String[] merges, String pre) {}
+
+    /** LLaMA 3's pre-tokenizer regex (the Split of its tokenizer.json, llama.cpp's "llama-bpe"). */
+    static final String LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+    /**
+     * This tokenizer as GGUF's byte-level BPE; {@code pre} is llama.cpp's name of the pre-tokenizer
+     * ("llama-bpe" for LLaMA 3's Split + ByteLevel, "gpt2" for a ByteLevel with GPT-2's regex), null when it
+     * is neither (such a tokenizer cannot be written to GGUF).
+     */
+    BpeVocabulary bpeVocabulary() {
+        int n = tokens.length;
+        String[] text = new String[n];
+        int[] types = new int[n];
+        for (int id = 0; id < n; id++) {
+            text[id] = tokens[id] == null ? "[PAD" + id + "]" : tokens[id];
+            types[id] = tokens[id] == null ? SentencePieceModel.UNUSED
+                    : special[id] ? SentencePieceModel.CONTROL
+                    : addedIds.containsKey(tokens[id]) && !vocab.containsKey(tokens[id]) ? SentencePieceModel.USER_DEFINED
+                    : SentencePieceModel.NORMAL;
+        }
+        long[][] byRank = new long[merges.size()][];
+        int[] i = {0};
+        merges.forEachKeyValue((pair, rankMerged) -> byRank[i[0]++] = new long[]{rankMerged >>> 32, pair});
+        java.util.Arrays.sort(byRank, (a, b) -> Long.compare(a[0], b[0]));
+        String[] m = new String[byRank.length];
+        for (int k = 0; k < m.length; k++) m[k] = tokens[(int) (byRank[k][1] >>> 32)] + " " + tokens[(int) byRank[k][1]];
+        String pre = null;
+        if (byteLevel && normalizers.isEmpty()) {
+            if (steps.size() == 2 && steps.get(0) instanceof Split sp && sp.pattern().pattern().equals(compile(LLAMA3_SPLIT).pattern())
+                    && steps.get(1) instanceof ByteLevelStep bl && bl.pattern() == null && !bl.prefixSpace()) {
+                pre = "llama-bpe";
+            } else if (steps.size() == 1 && steps.get(0) instanceof ByteLevelStep bl && bl.pattern() != null && !bl.prefixSpace()) {
+                pre = "gpt2";
+            }
+        }
+        return new BpeVocabulary(text, types, m, pre);
     }
 
     private static long pairKey(int left, int right) {

@@ -358,6 +358,16 @@ public class SentencePieceTokenizer implements Tokenizer {
         };
     }
 
+    /** The model this tokenizer runs (pieces, scores, types, normalizer settings). */
+    SentencePieceModel model() {
+        return model;
+    }
+
+    /** The id of the UNKNOWN piece. */
+    int unkId() {
+        return unkId;
+    }
+
     @Override
     public String piece(int id) {
         checkId(id);

@@ -13,7 +13,7 @@ public final class Tokenizers {
 
     /**
      * Loads {@code path}: a SentencePiece {@code .model}, a Hugging Face {@code tokenizer.json}, a llama2.c
-     * {@code tokenizer.bin}, or a directory holding one of them (looked for in that order).
+     * {@code tokenizer.bin}, the tokenizer stored in a GGUF model file, or a directory holding one of them (looked for in that order).
      *
      * @throws UserException naming the file when it is missing, unreadable, of an unknown format or corrupt
      */
@@ -30,6 +30,7 @@ public final class Tokenizers {
         if (name.endsWith(".model")) return SentencePieceTokenizer.load(path);
         if (name.endsWith(".json")) return HfTokenizer.load(path);
         if (name.endsWith(".bin")) return Llama2cTokenizer.load(path);
+        if (name.endsWith(".gguf") || dev.peft4j.models.io.GgufFile.isGguf(path)) return dev.peft4j.models.io.GgufCheckpoint.readTokenizer(path);
         byte[] head = head(path);
         if (head.length > 0 && head[0] == 0x0A) return SentencePieceTokenizer.load(path); // ModelProto field 1, length-delimited
         if (head.length >= 4 && head[1] == 0 && head[2] == 0 && head[3] == 0 && head[0] > 0) {

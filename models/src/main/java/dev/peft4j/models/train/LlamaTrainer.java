@@ -9,12 +9,14 @@ import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.AttentionCpu;
 import dev.peft4j.kernels.CrossEntropyCpu;
 import dev.peft4j.kernels.Embedding;
+import dev.peft4j.kernels.FrozenMatmulCpu;
 import dev.peft4j.kernels.MatmulCpu;
 import dev.peft4j.kernels.Residual;
 import dev.peft4j.kernels.RmsNorm;
 import dev.peft4j.kernels.Rope;
 import dev.peft4j.kernels.SwiGluCpu;
 import dev.peft4j.kernels.Threads;
+import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.models.LlamaConfig;
 import dev.peft4j.models.LlamaModel;
 import dev.peft4j.models.LlamaWeights;
@@ -135,11 +137,11 @@ public final class LlamaTrainer {
         this(weights, Hooks.none(weights.config.nLayers()), batchSize, seqLen, recompute, 0, baseParameters(weights, trainable));
     }
 
-    /** Parameters over the base tensors named (or all, for {@link #ALL}). */
+    /** Parameters over the base tensors named (or all, for {@link #ALL}), converted to float32 master weights first. */
     public static List<Parameter> baseParameters(LlamaWeights weights, Set<String> names) {
         List<Parameter> out = new ArrayList<>();
         for (LlamaWeights.Tensor t : weights.tensors()) {
-            if (names == ALL || names.contains(t.name())) out.add(new Parameter(t.name(), t.shape(), t.data()));
+            if (names == ALL || names.contains(t.name())) out.add(new Parameter(t.name(), t.shape(), weights.toFloat32(t.name())));
         }
         return out;
     }
@@ -205,9 +207,9 @@ public final class LlamaTrainer {
             grads.put(p.data(), p.grad());
             parameters.add(p);
         }
-        gEmbedding = grads.get(w.tokenEmbedding);
+        gEmbedding = grads.get(floats(w.tokenEmbedding));
         gFinalNorm = grads.get(w.finalNorm);
-        gClassifier = grads.get(w.classifier); // the embedding's gradient when tied
+        gClassifier = grads.get(floats(w.classifier)); // the embedding's gradient when tied
         gAttnNorm = perLayer(grads, w.attnNorm);
         gWq = perLayer(grads, w.wq);
         gWk = perLayer(grads, w.wk);
@@ -226,6 +228,17 @@ public final class LlamaTrainer {
         float[][] g = new float[weights.length][];
         for (int l = 0; l < weights.length; l++) g[l] = grads.get(weights[l]);
         return g;
+    }
+
+    private static float[][] perLayer(java.util.Map<float[], float[]> grads, WeightMatrix[] weights) {
+        float[][] g = new float[weights.length][];
+        for (int l = 0; l < weights.length; l++) g[l] = grads.get(floats(weights[l]));
+        return g;
+    }
+
+    /** A float32 weight's array (a trainable tensor's), or null for a compressed (frozen) one. */
+    private static float[] floats(WeightMatrix m) {
+        return m.isF32() ? m.f32() : null;
     }
 
     /** Training passes run so far: seeds each pass's dropout; saved in checkpoints for exact resumes. */
@@ -335,7 +348,7 @@ public final class LlamaTrainer {
     // =====================================================================================
 
     private void forward(Batch batch) {
-        Embedding.forward(xIn[0], w.tokenEmbedding, batch.inputs(), N, c.dim());
+        FrozenMatmulCpu.embedding(xIn[0], w.tokenEmbedding, batch.inputs(), N);
         for (int l = 0; l < c.nLayers(); l++) {
             layerForward(l, l + 1 < c.nLayers() ? xIn[l + 1] : xOut);
         }
@@ -395,7 +408,7 @@ public final class LlamaTrainer {
         for (int r0 = 0; r0 < N; r0 += chunk) {
             int rows = Math.min(chunk, N - r0), off = r0;
             boolean headHooks = hooks.hasLinear(LM_HEAD);
-            MatmulCpu.forward(logits, 0, xbFinal, r0 * d, w.classifier, 0, rows, d, V);
+            FrozenMatmulCpu.forward(logits, 0, xbFinal, r0 * d, w.classifier, rows);
             if (headHooks) {
                 System.arraycopy(xbFinal, r0 * d, headIn, 0, rows * d);
                 hooks.linearForward(LM_HEAD, headIn, logits, rows, pass);
@@ -405,7 +418,7 @@ public final class LlamaTrainer {
                     CrossEntropyCpu.forwardBackward(logits, batch.targets(), batch.weights(), off, chunkLosses, V, scale, from, to));
             System.arraycopy(chunkLosses, 0, losses, r0, rows);
             if (grad) {
-                MatmulCpu.backwardInput(dxb, r0 * d, logits, 0, w.classifier, 0, rows, d, V);
+                FrozenMatmulCpu.backwardInput(dxb, r0 * d, logits, 0, w.classifier, rows);
                 if (gClassifier != null) MatmulCpu.backwardWeight(gClassifier, 0, logits, 0, xbFinal, r0 * d, rows, d, V);
                 if (headHooks) {
                     Arrays.fill(dHeadIn, 0, rows * d, 0f);
@@ -476,15 +489,15 @@ public final class LlamaTrainer {
         }
     }
 
-    /** y [N][out] = x·Wᵀ, then the site's hooks add their deltas. */
-    private void linear(LinearSite site, float[] y, float[] x, float[] weight, int in, int out) {
-        MatmulCpu.forward(y, 0, x, 0, weight, 0, N, in, out);
+    /** y [N][out] = x·Wᵀ (W in its stored type), then the site's hooks add their deltas. */
+    private void linear(LinearSite site, float[] y, float[] x, WeightMatrix weight, int in, int out) {
+        FrozenMatmulCpu.forward(y, 0, x, 0, weight, N);
         hooks.linearForward(site, x, y, N, pass);
     }
 
     /** dx [N][in] += dy·W (+ the hooks' shares); gW += dyᵀ·x when W is trainable; hooks accumulate their own gradients. */
-    private void linearBackward(LinearSite site, float[] dxOut, float[] x, float[] dy, float[] weight, float[] gW, int in, int out) {
-        MatmulCpu.backwardInput(dxOut, 0, dy, 0, weight, 0, N, in, out);
+    private void linearBackward(LinearSite site, float[] dxOut, float[] x, float[] dy, WeightMatrix weight, float[] gW, int in, int out) {
+        FrozenMatmulCpu.backwardInput(dxOut, 0, dy, 0, weight, N);
         if (gW != null) MatmulCpu.backwardWeight(gW, 0, dy, 0, x, 0, N, in, out);
         hooks.linearBackward(site, x, dy, dxOut, N);
     }

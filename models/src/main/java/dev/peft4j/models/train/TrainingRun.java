@@ -207,11 +207,27 @@ public final class TrainingRun {
     // checkpoints
     // ---------------------------------------------------------------------------------------
 
-    /** Writes the checkpoint atomically: a new directory, then renames. */
+    /**
+     * Writes the checkpoint atomically: a new directory, then renames. If a write fails (a full disk) the
+     * previous checkpoint stays whole, the partial new one is removed, and the exception names the file.
+     */
     public void saveCheckpoint() throws IOException {
         syncFromDevice();
-        Path target = checkpointDir();
         Path tmp = outDir.resolve("checkpoint.tmp");
+        try {
+            writeCheckpoint(tmp);
+        } catch (IOException e) {
+            try {
+                deleteTree(tmp);
+            } catch (IOException | RuntimeException ignored) {
+                // the write already failed; that error is the one to report
+            }
+            throw AtomicFiles.failure(tmp, e);
+        }
+    }
+
+    private void writeCheckpoint(Path tmp) throws IOException {
+        Path target = checkpointDir();
         Path old = outDir.resolve("checkpoint.old");
         deleteTree(tmp);
         Files.createDirectories(tmp);

@@ -31,8 +31,8 @@ class GoldenCheckpointTest {
         LlamaWeights fromBin = Checkpoints.load(golden("model.bin"));
         LlamaWeights fromHf = Checkpoints.load(golden("hf"));
         assertSameWeights(fromHf, fromBin);
-        System.out.printf("golden: wq[0] first values %.6f %.6f %.6f, layers %d, GQA %d/%d%n", fromHf.wq[0][0], fromHf.wq[0][1],
-                fromHf.wq[0][2], fromHf.config.nLayers(), fromHf.config.nHeads(), fromHf.config.nKvHeads());
+        System.out.printf("golden: wq[0] first values %.6f %.6f %.6f, layers %d, GQA %d/%d%n", fromHf.wq[0].toF32()[0], fromHf.wq[0].toF32()[1],
+                fromHf.wq[0].toF32()[2], fromHf.config.nLayers(), fromHf.config.nHeads(), fromHf.config.nKvHeads());
     }
 
     /** Our .bin equals torch's byte for byte except the RoPE tables, which agree to within one float32 ulp. */

@@ -43,7 +43,7 @@ class Llama2cCheckpointTest {
             assertEquals(Llama2cCheckpoint.expectedSize(c), Files.size(first));
             LlamaWeights back = Llama2cCheckpoint.read(first);
             assertSameWeights(w, back);
-            assertEquals(c.tiedEmbeddings(), back.classifier == back.tokenEmbedding);
+            assertEquals(c.tiedEmbeddings(), back.classifier.toF32() == back.tokenEmbedding.toF32());
             Llama2cCheckpoint.write(back, second);
             assertArrayEquals(Files.readAllBytes(first), Files.readAllBytes(second), c.toString());
             assertEquals(c, Llama2cCheckpoint.readConfig(first));
@@ -80,16 +80,16 @@ class Llama2cCheckpointTest {
         assertEquals(LlamaConfig.of(dim, hidden, layers, heads, kvHeads, vocab, seq, false), w.config);
         // Within each head of 4 rows, Meta pairs (0,1),(2,3) become HF pairs (0,2),(1,3): HF row k = Meta row [0,2,1,3][k].
         int[] wqRows = {0, 2, 1, 3, 4, 6, 5, 7};
-        for (int k = 0; k < dim; k++) assertRow(w.wq[0], k, dim, 100 + wqRows[k]);
+        for (int k = 0; k < dim; k++) assertRow(w.wq[0].toF32(), k, dim, 100 + wqRows[k]);
         int[] wkRows = {0, 2, 1, 3};
-        for (int k = 0; k < 4; k++) assertRow(w.wk[0], k, dim, 200 + wkRows[k]);
-        float[][] plain = {w.tokenEmbedding, w.attnNorm[0], w.wv[0], w.wo[0], w.ffnNorm[0], w.wGate[0], w.wDown[0], w.wUp[0], w.finalNorm, w.classifier};
+        for (int k = 0; k < 4; k++) assertRow(w.wk[0].toF32(), k, dim, 200 + wkRows[k]);
+        float[][] plain = {w.tokenEmbedding.toF32(), w.attnNorm[0], w.wv[0].toF32(), w.wo[0].toF32(), w.ffnNorm[0], w.wGate[0].toF32(), w.wDown[0].toF32(), w.wUp[0].toF32(), w.finalNorm, w.classifier.toF32()};
         float[] marks = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
         for (int i = 0; i < plain.length; i++) for (float v : plain[i]) assertEquals(marks[i], v, "tensor " + i);
         // the same permutation as RopeLayout's
         float[] meta = new float[dim * dim];
         for (int r = 0; r < dim; r++) Arrays.fill(meta, r * dim, (r + 1) * dim, 100 + r);
-        assertArrayEquals(RopeLayout.metaToHf(meta, heads, 4, dim), w.wq[0]);
+        assertArrayEquals(RopeLayout.metaToHf(meta, heads, 4, dim), w.wq[0].toF32());
     }
 
     private static void fill(ByteBuffer b, int n, float v) {
@@ -112,11 +112,11 @@ class Llama2cCheckpointTest {
         float[] storedWq0 = new float[d * d];
         b.position((int) wqAt);
         b.asFloatBuffer().get(storedWq0);
-        assertArrayEquals(RopeLayout.hfToMeta(w.wq[0], c.nHeads(), c.headDim(), d), storedWq0);
+        assertArrayEquals(RopeLayout.hfToMeta(w.wq[0].toF32(), c.nHeads(), c.headDim(), d), storedWq0);
         float[] storedWk0 = new float[c.kvDim() * d];
         b.position((int) (wqAt + 4L * L * d * d));
         b.asFloatBuffer().get(storedWk0);
-        assertArrayEquals(RopeLayout.hfToMeta(w.wk[0], c.nKvHeads(), c.headDim(), d), storedWk0);
+        assertArrayEquals(RopeLayout.hfToMeta(w.wk[0].toF32(), c.nKvHeads(), c.headDim(), d), storedWk0);
     }
 
     @Test

@@ -43,6 +43,15 @@ public abstract class PeftMethodContract<C extends PeftConfig> {
 
     protected final PeftMethods methods = PeftMethods.discover(null);
 
+    /**
+     * Whether a parameter's gradient is the loss's true derivative, so finite differences can check it. DoRA's
+     * A and B are not: the row norm is detached by design (its own test checks them against differences with the
+     * norm held constant).
+     */
+    protected boolean trueGradient(Parameter p) {
+        return true;
+    }
+
     protected LlamaWeights base() {
         return LlamaWeights.random(model(), 31, 0.3f);
     }
@@ -95,13 +104,19 @@ public abstract class PeftMethodContract<C extends PeftConfig> {
         assertFalse(params.isEmpty());
         SplittableRandom r = new SplittableRandom(1);
         double worst = 0;
+        int checked = 0;
         for (Parameter p : params) {
+            if (!trueGradient(p)) continue;
+            checked++;
             double gmax = 0;
             for (float g : p.grad()) gmax = Math.max(gmax, Math.abs(g));
             for (int trial = 0; trial < 4; trial++) {
                 int i = r.nextInt(p.size());
                 float old = p.data()[i];
-                float h = 1e-2f;
+                // h = 2e-2: the float32 loss's rounding (~1e-6 of ~10, divided by 2h) is what limits small gradients
+                // (an adaption prompt's under one gate per layer sat at 0.9 of the tolerance with 1e-2, and over it once
+                // attention summed in another order); the truncation error this h adds stays under 7e-3 (LoRA's worst)
+                float h = 2e-2f;
                 p.data()[i] = old + h;
                 double up = trainer.loss(b);
                 p.data()[i] = old - h;
@@ -114,8 +129,9 @@ public abstract class PeftMethodContract<C extends PeftConfig> {
                 assertEquals(fd, p.grad()[i], 1e-2 * Math.max(gmax, 1e-4), p.name() + "[" + i + "]");
             }
         }
-        System.out.printf("%s: %d parameters, gradients vs finite differences: worst %.2e of the max gradient (tol 1e-2, float32 differences)%n",
-                method().name(), params.size(), worst);
+        assertTrue(checked > 0, "some parameter is checked");
+        System.out.printf("%s: %d of %d parameters, gradients vs finite differences: worst %.2e of the max gradient (tol 1e-2, float32 differences)%n",
+                method().name(), checked, params.size(), worst);
     }
 
     @Test

@@ -1,0 +1,186 @@
+package dev.peft4j.lora;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.api.Parameter;
+import dev.peft4j.api.Pass;
+import dev.peft4j.api.PeftMethod;
+import dev.peft4j.models.LlamaConfig;
+import dev.peft4j.models.LlamaWeights;
+import dev.peft4j.models.peft.PeftMethodContract;
+import dev.peft4j.models.peft.PeftModel;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * DoRA (use_dora) through the method contract (unchanged at init, float32 finite differences over the model,
+ * save/load), and one DoRA linear against a double-precision reference: its output, and the gradients of A, B,
+ * the magnitude and x against central differences in double of that reference, with the row norm held at its
+ * value (detached, as the paper and PEFT); merge and unmerge.
+ */
+class DoraTest extends PeftMethodContract<LoraConfig> {
+    @Override protected PeftMethod<LoraConfig> method() { return new LoraMethod(); }
+
+    @Override
+    protected LoraConfig config(LlamaConfig model) {
+        return LoraConfig.of(4, 8, List.of("q_proj", "v_proj", "down_proj", "lm_head")).withDora(true);
+    }
+
+    /** Over the whole model only the magnitudes' gradients are true derivatives (the norm is detached). */
+    @Override
+    protected boolean trueGradient(Parameter p) {
+        return p.name().endsWith("lora_magnitude_vector");
+    }
+
+    @Test
+    void theMagnitudeIsNamedAsPeftAndStartsAtTheRowNorms() {
+        LlamaWeights w = base();
+        PeftModel m = new PeftModel(w, 3);
+        m.install(method(), LoraConfig.of(4, 8, List.of("q_proj")).withDora(true));
+        Parameter mag = m.trainableParameters().get(2);
+        assertEquals("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", mag.name());
+        assertArrayEquals(new int[]{16}, mag.shape());
+        float[] wq = w.wq[0].f32();
+        double n0 = 0;
+        for (int i = 0; i < 16; i++) n0 += (double) wq[i] * wq[i];
+        assertEquals(Math.sqrt(n0), mag.data()[0], 1e-6);
+    }
+
+    private static final int N = 3, IN = 5, OUT = 4, R = 2;
+    private static final double S = 1.5;
+
+    /**
+     * Σ G ⊙ y for y = x·Wᵀ + (c − 1) ⊙ x̃·Wᵀ + c ⊙ s·x̃·Aᵀ·Bᵀ, x̃ = keep ⊙ x (the dropout mask), c = m / norm (norm
+     * given: held constant). Without dropout (keep = 1) that is c ⊙ (x·Wᵀ + s·x·Aᵀ·Bᵀ).
+     */
+    private static double reference(double[] x, double[] keep, double[] w, double[] a, double[] b, double[] m, double[] norm, double[] g) {
+        double loss = 0;
+        for (int i = 0; i < N; i++) {
+            for (int o = 0; o < OUT; o++) {
+                double base = 0, dropped = 0, low = 0;
+                for (int k = 0; k < IN; k++) {
+                    base += x[i * IN + k] * w[o * IN + k];
+                    dropped += keep[i * IN + k] * x[i * IN + k] * w[o * IN + k];
+                }
+                for (int q = 0; q < R; q++) {
+                    double h = 0;
+                    for (int k = 0; k < IN; k++) h += keep[i * IN + k] * x[i * IN + k] * a[q * IN + k];
+                    low += b[o * R + q] * h;
+                }
+                double c = m[o] / norm[o];
+                loss += g[i * OUT + o] * (base + (c - 1) * dropped + c * S * low);
+            }
+        }
+        return loss;
+    }
+
+    private static double[] norms(double[] w, double[] a, double[] b) {
+        double[] n = new double[OUT];
+        for (int o = 0; o < OUT; o++) {
+            double sum = 0;
+            for (int k = 0; k < IN; k++) {
+                double v = w[o * IN + k];
+                for (int q = 0; q < R; q++) v += S * b[o * R + q] * a[q * IN + k];
+                sum += v * v;
+            }
+            n[o] = Math.sqrt(sum);
+        }
+        return n;
+    }
+
+    private static float[] f(double[] d) {
+        float[] out = new float[d.length];
+        for (int i = 0; i < d.length; i++) out[i] = (float) d[i];
+        return out;
+    }
+
+    private static double[] d(float[] f) {
+        double[] out = new double[f.length];
+        for (int i = 0; i < f.length; i++) out[i] = f[i];
+        return out;
+    }
+
+    private static double[] random(SplittableRandom r, int n) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian(); // float-representable, so both sides see the same inputs
+        return v;
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(doubles = {0.0, 0.4})
+    void oneLinearMatchesADoubleReferenceAndItsFiniteDifferences(double dropout) {
+        SplittableRandom rng = new SplittableRandom(7);
+        double[] x = random(rng, N * IN), w = random(rng, OUT * IN), a = random(rng, R * IN), b = random(rng, OUT * R), g = random(rng, N * OUT);
+        double[] m = random(rng, OUT);
+        for (int o = 0; o < OUT; o++) m[o] = 1 + Math.abs(m[o]);
+        Parameter pa = new Parameter("A", new int[]{R, IN}, f(a)), pb = new Parameter("B", new int[]{OUT, R}, f(b)), pm = new Parameter("m", new int[]{OUT}, f(m));
+        float[] wf = f(w);
+        long salt = 1, seed = 11;
+        LoraHook hook = new LoraHook(pa, pb, pm, wf, IN, OUT, R, S, dropout, salt);
+        // the hook's dropout mask: the same stream it draws (seed ^ salt), 0 or 1/(1 − p) per element
+        double[] keep = new double[N * IN];
+        SplittableRandom masks = new SplittableRandom(seed ^ salt);
+        for (int i = 0; i < keep.length; i++) keep[i] = dropout == 0 ? 1 : masks.nextFloat() < (float) dropout ? 0 : 1f / (1f - (float) dropout);
+        // y = x·Wᵀ as the model's base computes it, then the hook
+        float[] y = new float[N * OUT];
+        for (int i = 0; i < N; i++) for (int o = 0; o < OUT; o++) {
+            double s = 0;
+            for (int k = 0; k < IN; k++) s += x[i * IN + k] * w[o * IN + k];
+            y[i * OUT + o] = (float) s;
+        }
+        hook.forward(f(x), y, N, new Pass(true, seed));
+        double[] norm = norms(w, a, b);
+        double got = 0;
+        for (int j = 0; j < N * OUT; j++) got += g[j] * y[j];
+        double want = reference(x, keep, w, a, b, m, norm, g);
+        assertEquals(want, got, 1e-5 * Math.abs(want), "forward");
+        // backward: the base adds dy·W to dx, the hook the rest
+        float[] dx = new float[N * IN];
+        for (int i = 0; i < N; i++) for (int k = 0; k < IN; k++) {
+            double s = 0;
+            for (int o = 0; o < OUT; o++) s += g[i * OUT + o] * w[o * IN + k];
+            dx[i * IN + k] = (float) s;
+        }
+        hook.backward(f(x), f(g), dx, N);
+        double worst = 0;
+        double[][] values = {a, b, m, x};
+        float[][] grads = {pa.grad(), pb.grad(), pm.grad(), dx};
+        String[] names = {"A", "B", "m", "x"};
+        for (int p = 0; p < values.length; p++) {
+            for (int i = 0; i < values[p].length; i++) {
+                double old = values[p][i], h = 1e-6;
+                values[p][i] = old + h;
+                double up = reference(x, keep, w, a, b, m, norm, g);
+                values[p][i] = old - h;
+                double down = reference(x, keep, w, a, b, m, norm, g);
+                values[p][i] = old;
+                double fd = (up - down) / (2 * h);
+                double err = Math.abs(fd - grads[p][i]) / Math.max(1, Math.abs(fd));
+                worst = Math.max(worst, err);
+                assertEquals(fd, grads[p][i], 1e-4 * Math.max(1, Math.abs(fd)), names[p] + "[" + i + "]");
+            }
+        }
+        System.out.printf("DoRA linear, dropout " + dropout + ": forward %.9f vs double %.9f; gradients of A, B, m, x vs double central differences (norm detached): worst %.2e (tol 1e-4)%n",
+                got, want, worst);
+    }
+
+    @Test
+    void mergeGivesTheUnmergedOutputAndUnmergeRestoresTheBase() {
+        LlamaWeights w = base();
+        float[] before = w.wv[1].f32().clone();
+        PeftModel m = new PeftModel(w, 3);
+        var dora = m.install(method(), LoraConfig.of(4, 8, List.of("v_proj", "down_proj")).withDora(true));
+        randomize(m, 5);
+        int[] tokens = batch(model(), 1, 8, 2).inputs();
+        float[][] want = m.inferenceModel().forwardAll(tokens);
+        dora.adapter().merge();
+        float[][] got = m.inferenceModel().forwardAll(tokens);
+        for (int t = 0; t < tokens.length; t++) assertArrayEquals(want[t], got[t], 2e-4f, "merged, position " + t);
+        assertTrue(!java.util.Arrays.equals(before, w.wv[1].f32()), "the merge changed the weight");
+        dora.adapter().unmerge();
+        assertArrayEquals(before, w.wv[1].f32(), 1e-5f, "unmerged");
+    }
+}

@@ -1,0 +1,275 @@
+package dev.peft4j.kernels;
+
+import dev.peft4j.kernels.quant.Dequant;
+import dev.peft4j.kernels.quant.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The frozen linear on the CPU: {@code y = x·Wᵀ} and {@code dx += dy·W} reading a
+ * {@link WeightMatrix} in its stored type, with no expanded copy of the matrix.
+ * {@code x [n][in]}, {@code W [out][in]}, {@code y [n][out]}, row-major from their offsets.
+ *
+ * <ul>
+ *   <li>Float32 weights go straight to {@link MatmulCpu}.
+ *   <li><b>Few rows of x</b> (decoding, n ≤ 4): each row of W is decoded in registers, a vector of
+ *       values at a time (BF16: a shift; F16: its bits moved and rescaled by 2¹¹²; Q8_0 and Q4_0:
+ *       int8 or nibbles widened and scaled), and dotted with x. Split over rows of W, so the
+ *       compressed bytes stream from memory once: memory-bound, as a matvec is.
+ *   <li><b>Many rows</b> (training, prompts): a tile of W rows is decoded into a small per-thread
+ *       float panel, which {@link MatmulCpu}'s GEMM then reads for all n rows of x; the decode is
+ *       paid once per call and amortised over n. The forward splits tiles of output rows over
+ *       threads; the input gradient splits column blocks of dx, each summing the tiles of W in
+ *       order, so every element is written by one thread and summed in a fixed order.
+ * </ul>
+ *
+ * <p>Q4_K and Q6_K are decoded block by block on the scalar path ({@link #decode}) and take the
+ * same two routes through a float row or panel.
+ */
+public final class FrozenMatmulCpu {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Species of L shorts, ints and bytes, to widen stored values into L floats. */
+    private static final VectorSpecies<Short> SH = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, L * 16)));
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Byte> BY = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, L * 8)));
+    /** The vector decode needs L in {8, 16} (blocks of 32 split into whole vectors); otherwise the scalar one runs. */
+    private static final boolean VECTOR = (L == 8 || L == 16) && SH.length() == L && BY.length() == L && I.length() == L;
+    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final float TWO_112 = 0x1p112f;
+
+    /** The forward takes the register path up to this many rows of x. */
+    private static final int DOT_MAX_ROWS = 4;
+    /** Output rows of W decoded at once by the forward's panels (a multiple of MatmulCpu's column tile). */
+    private static final int FORWARD_TILE = 128;
+    /** The input gradient's panels: TILE rows of W by BLOCK columns (a multiple of every block size). */
+    private static final int BACKWARD_TILE = 256, BACKWARD_BLOCK = 256;
+    private static final long PARALLEL_MIN_MACS = 1 << 15;
+
+    /** Per-thread float scratch: [0] a panel of decoded W, [1] a tile of y or dy, [2] a block of dx. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0], new float[0]});
+
+    private FrozenMatmulCpu() {}
+
+    /** y [n][out] = x [n][in]·Wᵀ, overwriting y; W is [out][in]. */
+    public static void forward(float[] y, int yOff, float[] x, int xOff, WeightMatrix w, int n) {
+        int in = w.cols(), out = w.rows();
+        if (w.isF32()) {
+            MatmulCpu.forward(y, yOff, x, xOff, w.f32(), 0, n, in, out);
+        } else if (n <= 0 || out <= 0) {
+            return;
+        } else if (n <= DOT_MAX_ROWS) {
+            run(out, (long) n * in * out, (from, to) -> {
+                float[] row = rowScratch(w);
+                for (int o = from; o < to; o++)
+                    for (int i = 0; i < n; i++) y[yOff + i * out + o] = dot(w, o, x, xOff + i * in, row);
+            });
+        } else {
+            int tiles = (out + FORWARD_TILE - 1) / FORWARD_TILE;
+            run(tiles, (long) n * in * out, (from, to) -> {
+                float[][] s = SCRATCH.get();
+                float[] panel = grow(s, 0, FORWARD_TILE * in), yT = grow(s, 1, n * FORWARD_TILE);
+                for (int t = from; t < to; t++) {
+                    int o0 = t * FORWARD_TILE, rows = Math.min(FORWARD_TILE, out - o0);
+                    decode(w, o0, o0 + rows, 0, in, panel, 0, in);
+                    MatmulCpu.forward(yT, 0, x, xOff, panel, 0, n, in, rows); // yT [n][rows]
+                    for (int i = 0; i < n; i++) System.arraycopy(yT, i * rows, y, yOff + i * out + o0, rows);
+                }
+            });
+        }
+    }
+
+    /** dx [n][in] += dy [n][out]·W; W is [out][in]. */
+    public static void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, WeightMatrix w, int n) {
+        int in = w.cols(), out = w.rows();
+        if (w.isF32()) {
+            MatmulCpu.backwardInput(dx, dxOff, dy, dyOff, w.f32(), 0, n, in, out);
+            return;
+        }
+        if (n <= 0 || in <= 0 || out <= 0) return;
+        int blocks = (in + BACKWARD_BLOCK - 1) / BACKWARD_BLOCK;
+        run(blocks, (long) n * in * out, (from, to) -> {
+            float[][] s = SCRATCH.get();
+            float[] panel = grow(s, 0, BACKWARD_TILE * BACKWARD_BLOCK), dyT = grow(s, 1, n * BACKWARD_TILE),
+                    dxT = grow(s, 2, n * BACKWARD_BLOCK);
+            for (int b = from; b < to; b++) {
+                int k0 = b * BACKWARD_BLOCK, cols = Math.min(BACKWARD_BLOCK, in - k0);
+                for (int i = 0; i < n; i++) System.arraycopy(dx, dxOff + i * in + k0, dxT, i * cols, cols); // dxT [n][cols]
+                for (int o0 = 0; o0 < out; o0 += BACKWARD_TILE) {
+                    int rows = Math.min(BACKWARD_TILE, out - o0);
+                    decode(w, o0, o0 + rows, k0, k0 + cols, panel, 0, cols); // panel [rows][cols]
+                    for (int i = 0; i < n; i++) System.arraycopy(dy, dyOff + i * out + o0, dyT, i * rows, rows); // dyT [n][rows]
+                    MatmulCpu.backwardInput(dxT, 0, dyT, 0, panel, 0, n, cols, rows);
+                }
+                for (int i = 0; i < n; i++) System.arraycopy(dxT, i * cols, dx, dxOff + i * in + k0, cols);
+            }
+        });
+    }
+
+    /** out [n][dim] = rows tokens[i] of the table W [vocab][dim], decoded. */
+    public static void embedding(float[] out, WeightMatrix table, int[] tokens, int n) {
+        int dim = table.cols();
+        if (table.isF32()) {
+            Embedding.forward(out, table.f32(), tokens, n, dim);
+            return;
+        }
+        for (int i = 0; i < n; i++) decode(table, tokens[i], tokens[i] + 1, 0, dim, out, i * dim, dim);
+    }
+
+    private static void run(int parts, long macs, Threads.RangeTask task) {
+        if (macs < PARALLEL_MIN_MACS) task.run(0, parts);
+        else Threads.parallelFor(parts, task);
+    }
+
+    private static float[] grow(float[][] s, int i, int size) {
+        if (s[i].length < size) s[i] = new float[size];
+        return s[i];
+    }
+
+    /** A row of floats for types without a vector decode (null when the row is decoded in registers). */
+    private static float[] rowScratch(WeightMatrix w) {
+        return vectorDecode(w.type()) ? null : grow(SCRATCH.get(), 0, w.cols());
+    }
+
+    private static boolean vectorDecode(GgmlType t) {
+        return VECTOR && (t == GgmlType.BF16 || t == GgmlType.F16 || t == GgmlType.Q8_0 || t == GgmlType.Q4_0);
+    }
+
+    // ---------------------------------------------------------------- the register path
+
+    /** W[o]·x[xOff..xOff+in): decoded in registers, or through {@code row} (a float scratch row) on the scalar path. */
+    static float dot(WeightMatrix w, int o, float[] x, int xOff, float[] row) {
+        int in = w.cols();
+        if (row != null) {
+            decode(w, o, o + 1, 0, in, row, 0, in);
+            FloatVector acc = FloatVector.zero(S);
+            int k = 0;
+            for (int bound = S.loopBound(in); k < bound; k += L)
+                acc = FloatVector.fromArray(S, row, k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            float s = MatmulCpu.sum(acc);
+            for (; k < in; k++) s += row[k] * x[xOff + k];
+            return s;
+        }
+        GgmlType t = w.type();
+        MemorySegment seg = w.data();
+        long base = o * w.rowBytes();
+        FloatVector acc = FloatVector.zero(S);
+        int k = 0;
+        switch (t) {
+            case BF16 -> {
+                for (int bound = S.loopBound(in); k < bound; k += L) acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            }
+            case F16 -> {
+                for (int bound = S.loopBound(in); k < bound; k += L) acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            }
+            case Q8_0 -> {
+                for (long b = base; k < in; k += 32, b += 34) {
+                    FloatVector block = FloatVector.zero(S);
+                    for (int j = 0; j < 32; j += L) block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+                    acc = block.fma(scale(seg, b), acc);
+                }
+            }
+            case Q4_0 -> {
+                for (long b = base; k < in; k += 32, b += 18) {
+                    FloatVector block = FloatVector.zero(S);
+                    for (int j = 0; j < 32; j += L) block = q4(seg, b + 2 + (j & 15), j >= 16).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+                    acc = block.fma(scale(seg, b), acc);
+                }
+            }
+            default -> throw new AssertionError(t);
+        }
+        float s = MatmulCpu.sum(acc);
+        for (; k < in; k++) s += (t == GgmlType.BF16 ? Dequant.bf16ToF32(seg.get(SHORT_LE, base + 2L * k)) : Dequant.f16At(seg, base + 2L * k)) * x[xOff + k];
+        return s;
+    }
+
+    private static FloatVector bf16(MemorySegment seg, long off) {
+        IntVector bits = (IntVector) ShortVector.fromMemorySegment(SH, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, I, 0);
+        return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * IEEE half to float: the exponent and mantissa shifted into a float's place and multiplied by
+     * 2¹¹² (exact, subnormal halves included), infinities and NaNs given the all-ones exponent, the sign
+     * put back.
+     */
+    private static FloatVector f16(MemorySegment seg, long off) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(SH, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
+        IntVector magnitude = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
+        FloatVector f = magnitude.reinterpretAsFloats().mul(TWO_112);
+        IntVector bits = f.reinterpretAsInts().blend(magnitude.or(0x7f800000), h.and(0x7c00).eq(0x7c00));
+        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    /** The int8 values of a Q8_0 block at off, widened (not scaled). */
+    private static FloatVector q8(MemorySegment seg, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    /** q - 8 for the low (elements 0..15) or high (16..31) nibbles of a Q4_0 block's bytes at off, widened. */
+    private static FloatVector q4(MemorySegment seg, long off, boolean high) {
+        ByteVector b = ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN);
+        ByteVector q = high ? b.lanewise(VectorOperators.LSHR, 4) : b.and((byte) 0x0f);
+        return (FloatVector) q.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    /** A block's f16 scale (its first two bytes), broadcast. */
+    private static FloatVector scale(MemorySegment seg, long block) {
+        return FloatVector.broadcast(S, Dequant.f16At(seg, block));
+    }
+
+    // ---------------------------------------------------------------- decoding into floats
+
+    /**
+     * Rows [r0, r1) and columns [c0, c1) of W as float32 into dst (row r at dstOff + (r-r0)*ld).
+     * For quantised types c0 must start a block and c1 end one (or be the row's end). The values are
+     * exactly the type's dequantised values (q·d in float32 for Q8_0/Q4_0).
+     */
+    public static void decode(WeightMatrix w, int r0, int r1, int c0, int c1, float[] dst, int dstOff, int ld) {
+        if (w.isF32()) {
+            for (int r = r0; r < r1; r++) System.arraycopy(w.f32(), r * w.cols() + c0, dst, dstOff + (r - r0) * ld, c1 - c0);
+            return;
+        }
+        GgmlType t = w.type();
+        int bs = t.blockSize();
+        if (c0 % bs != 0 || (c1 % bs != 0 && c1 != w.cols())) {
+            throw new IllegalArgumentException("columns [" + c0 + ", " + c1 + ") of a " + t + " matrix do not fall on its blocks of " + bs);
+        }
+        MemorySegment seg = w.data();
+        boolean vector = vectorDecode(t);
+        for (int r = r0; r < r1; r++) {
+            long base = r * w.rowBytes();
+            int d = dstOff + (r - r0) * ld - c0, k = c0;
+            if (vector) {
+                switch (t) {
+                    case BF16 -> { for (; k + L <= c1; k += L) bf16(seg, base + 2L * k).intoArray(dst, d + k); }
+                    case F16 -> { for (; k + L <= c1; k += L) f16(seg, base + 2L * k).intoArray(dst, d + k); }
+                    case Q8_0 -> {
+                        for (; k < c1; k += 32) {
+                            long b = base + (k >> 5) * 34L;
+                            FloatVector sc = scale(seg, b);
+                            for (int j = 0; j < 32; j += L) q8(seg, b + 2 + j).mul(sc).intoArray(dst, d + k + j);
+                        }
+                    }
+                    case Q4_0 -> {
+                        for (; k < c1; k += 32) {
+                            long b = base + (k >> 5) * 18L;
+                            FloatVector sc = scale(seg, b);
+                            for (int j = 0; j < 32; j += L) q4(seg, b + 2 + (j & 15), j >= 16).mul(sc).intoArray(dst, d + k + j);
+                        }
+                    }
+                    default -> throw new AssertionError(t);
+                }
+            }
+            if (k < c1) Dequant.dequantize(t, seg, base + t.byteSize(k), dst, d + k, c1 - k); // the scalar path, or a float row's tail
+        }
+    }
+}
