@@ -51,7 +51,7 @@ class EndToEndFinetuneTest {
         PeftModel m = new PeftModel(LlamaWeights.random(c, 3, 0.1f), 7);
         m.install(new LoraMethod(), LoraConfig.of(8, 16, List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")));
         List<Batch> val = ExampleLoader.evaluationBatches(d.val(), 6, seqLen);
-        var opts = new TrainingRun.Options(120, 1, 2e-2, 1e-3, 5, 0.0, 0.9f, 0.95f, 1.0, 0, 0);
+        var opts = new TrainingRun.Options(160, 1, 2e-2, 1e-3, 5, 0.0, 0.9f, 0.95f, 1.0, 0, 0);
         TrainingRun run = new TrainingRun(m, m.trainer(6, seqLen, false), new ExampleLoader(d.train(), 6, seqLen, true, 5).asBatchSource(),
                 val, opts, dir.resolve("out"), null);
         double before = run.validate().loss();

@@ -121,9 +121,9 @@ final class BenchCommand implements Runnable {
                 new Report().put("bench", "generate").put("model", model == null ? "random-" + shape : model.toString())
                         .put("base_dtype", w.storedTypes().toString()).put("base_bytes", w.bytes())
                         .put("threads", Threads.threads()).put("tokens", n).put("runs", tps).put("tokens_per_s", med)
-                        .put("peak_rss_bytes", peak).printJson(out);
+                        .put("peak_rss_bytes", peak).put("cpu", Machine.cpu()).printJson(out);
             } else {
-                out.printf("median: %.1f tokens/s, peak memory %s%n", med, Report.mib(peak));
+                out.printf("median: %.1f tokens/s, peak memory %s%ncpu: %s%n", med, Report.mib(peak), Machine.cpu());
             }
             return 0;
         }

@@ -53,6 +53,14 @@ final class BenchTrain implements Callable<Integer> {
     @Option(names = "--shape", defaultValue = "stories15M", paramLabel = BenchCommand.SHAPES, description = BenchCommand.SHAPE_HELP + " (default: ${DEFAULT-VALUE}).")
     String shape;
 
+    @Option(names = "--ceiling-size", defaultValue = "2048", paramLabel = "N",
+            description = "After the steps, measure the machine's sgemm ceiling as an N x N x N matmul (0: skip) (default: ${DEFAULT-VALUE}).")
+    int ceilingSize;
+
+    @Option(names = "--peer-python", paramLabel = "PYTHON", defaultValue = "${env:PEFT4J_PEER_PYTHON}",
+            description = "A python with PyTorch: the ceiling is also measured with its torch.mm on the same threads (default: $PEFT4J_PEER_PYTHON).")
+    String peerPython;
+
     @Option(names = "--base-dtype", defaultValue = "f32", paramLabel = "f32|bf16|f16|q8_0|q4_0", description = BenchCommand.BASE_DTYPE_HELP)
     String baseDtype;
 
@@ -105,7 +113,12 @@ final class BenchTrain implements Callable<Integer> {
                 }
             }
             double med = BenchCommand.median(secs);
-            long peak = Report.peakRssBytes();
+            long peak = Report.peakRssBytes(); // before the ceiling's matrices
+            String cpu = Machine.cpu();
+            double ceiling = ceilingSize > 0 && onDevice == null ? Machine.sgemmGflops(ceilingSize) : Double.NaN;
+            double peerCeiling = ceilingSize > 0 && onDevice == null && peerPython != null && !peerPython.isBlank()
+                    ? Machine.peerSgemmGflops(peerPython, ceilingSize, Threads.threads()) : Double.NaN;
+            double gflops = flops / med / 1e9;
             long adapterBytes = adapterBytes(peft);
             long deviceBytes = onDevice == null ? 0 : onDevice.deviceMemoryBytes();
             if (json) {
@@ -113,7 +126,9 @@ final class BenchTrain implements Callable<Integer> {
                         .put("device", onDevice == null ? "cpu" : onDevice.device()).put("threads", Threads.threads())
                         .put("trainable_params", trainable).put("step_s", med).put("tokens_per_s", n / med)
                         .put("gflops_per_s", flops / med / 1e9).put("steps", secs).put("loss", loss)
-                        .put("adapter_bytes", adapterBytes).put("peak_rss_bytes", peak);
+                        .put("adapter_bytes", adapterBytes).put("peak_rss_bytes", peak).put("cpu", cpu);
+                if (!Double.isNaN(ceiling)) report.put("sgemm_size", ceilingSize).put("sgemm_gflops_per_s", ceiling).put("ceiling_fraction", gflops / ceiling);
+                if (!Double.isNaN(peerCeiling)) report.put("peer_sgemm_gflops_per_s", peerCeiling).put("peer_ceiling_fraction", gflops / peerCeiling);
                 if (trainer != null) report.put("activation_bytes", trainer.activationBytes());
                 if (onDevice != null) report.put("device_memory_bytes", deviceBytes);
                 report.printJson(out);
@@ -122,6 +137,12 @@ final class BenchTrain implements Callable<Integer> {
                         med, n / med, flops / med / 1e9, Report.mib(peak),
                         trainer != null ? "activations " + Report.mib(trainer.activationBytes()) : "device " + Report.mib(deviceBytes),
                         adapterBytes < 0 ? "n/a (full model)" : String.format("%.1f KB", adapterBytes / 1000.0));
+                out.printf("cpu: %s%n", cpu);
+                if (!Double.isNaN(ceiling)) {
+                    out.printf("sgemm %d^3 ceiling: %.1f GFLOP/s through peft4j's kernel%s; this step: %.1f GFLOP/s = %.0f%% of it%s%n",
+                            ceilingSize, ceiling, Double.isNaN(peerCeiling) ? "" : String.format(", %.1f through torch.mm", peerCeiling),
+                            gflops, 100 * gflops / ceiling, Double.isNaN(peerCeiling) ? "" : String.format(" (%.0f%% of torch.mm's)", 100 * gflops / peerCeiling));
+                }
             }
             return 0;
         } finally {

@@ -1,126 +1,136 @@
 package dev.peft4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The CPU backend's form of {@link Attention}: the same rows, layouts and results (summation order
- * aside), with the head-dimension loops on the Vector API. {@link Attention} stays the plain form
- * TornadoVM compiles; both are tested against the same reference.
+ * aside), computed a tile of queries at a time so that the products are matrix products on the
+ * packed kernel of {@link MatmulCpu} instead of one dot product per score.
+ *
+ * <p>A tile is up to {@link #QT} consecutive queries of one sequence and head, starting at a
+ * multiple of QT; it sees keys {@code 0 .. p0 + tileEnd}, so its products cover the causal
+ * triangle with at most a QT×QT corner of masked work:
+ * <pre>
+ *   forward:    S = Q_tile · K[0..keys)ᵀ      P = softmax(S / sqrt(hd)) per row (0 past the row's last key)
+ *               out_tile = P · V[0..keys)
+ *   backward:   dP = dOut_tile · Vᵀ           dS = P ⊙ (dP − rowsum(P ⊙ dP)) / sqrt(hd)
+ *               dq_tile += dS · K             dk += dSᵀ · Q_tile      dv += Pᵀ · dOut_tile
+ * </pre>
+ * Tiles are fixed by position, not by how rows are split over threads, so every sum runs in the
+ * same order for any split. Unlike {@link Attention}, {@code dScores} holds dS already divided by
+ * sqrt(hd), and the probabilities (and dS) of a tile's keys past a row's last key are written as 0.
  */
 public final class AttentionCpu {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    /** Queries per tile: enough rows for the register tile, few enough that the masked corner stays small. */
+    static final int QT = 64;
 
     private AttentionCpu() {}
 
-    /** As {@link Attention#forward}. */
+    /** As {@link Attention#forward}: rows r = (b*nHeads + h)*T + t in from..to. */
     public static void forward(float[] out, float[] q, float[] k, float[] v, float[] att,
                                int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride,
                                int from, int to) {
         int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        for (int r = from; r < to; r++) {
+        for (int r = from; r < to; ) {
             int t = r % T, bh = r / T, h = bh % nHeads, b = bh / nHeads;
-            int qo = (b * T + t) * qDim + h * hd;
-            int kvBase = b * kvRows * kvDim + (h / group) * hd;
-            int ao = r * attStride;
-            int len = p0 + t + 1;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < len; j++) {
-                float s = dot(q, qo, k, kvBase + j * kvDim, hd) * scale;
-                att[ao + j] = s;
-                max = Math.max(max, s);
-            }
-            float sum = 0f;
-            for (int j = 0; j < len; j++) {
-                float e = (float) Math.exp(att[ao + j] - max);
-                att[ao + j] = e;
-                sum += e;
-            }
-            float inv = 1f / sum;
-            java.util.Arrays.fill(out, qo, qo + hd, 0f);
-            for (int j = 0; j < len; j++) {
-                float p = att[ao + j] * inv;
-                att[ao + j] = p;
-                axpy(p, v, kvBase + j * kvDim, out, qo, hd);
-            }
+            int tileEnd = Math.min(T, (t / QT + 1) * QT), m = Math.min(to, r + tileEnd - t) - r, keys = p0 + tileEnd;
+            int qo = (b * T + t) * qDim + h * hd, kvBase = b * kvRows * kvDim + (h / group) * hd, ao = r * attStride;
+            // S [m][keys] = Q [m][hd] · K [keys][hd]ᵀ, into the tile's rows of att
+            MatmulCpu.gemm(att, ao, attStride, false, q, qo, qDim, 1, k, kvBase, 1, kvDim, m, keys, hd);
+            for (int i = 0; i < m; i++) softmaxRow(att, ao + i * attStride, p0 + t + i + 1, keys, scale);
+            // out [m][hd] = P [m][keys] · V [keys][hd]
+            MatmulCpu.gemm(out, qo, qDim, false, att, ao, attStride, 1, v, kvBase, kvDim, 1, m, hd, keys);
+            r += m;
         }
     }
 
-    /** As {@link Attention#backwardQuery}. */
+    /** As {@link Attention#backwardQuery}, except that dScores receives dS / sqrt(hd) (what {@link #backwardKeyValue} reads). */
     public static void backwardQuery(float[] dq, float[] dScores, float[] dOut, float[] k, float[] v, float[] att,
                                      int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride,
                                      int from, int to) {
         int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        for (int r = from; r < to; r++) {
+        for (int r = from; r < to; ) {
             int t = r % T, bh = r / T, h = bh % nHeads, b = bh / nHeads;
-            int qo = (b * T + t) * qDim + h * hd;
-            int kvBase = b * kvRows * kvDim + (h / group) * hd;
-            int ao = r * attStride;
-            int len = p0 + t + 1;
-            float dot = 0f;
-            for (int j = 0; j < len; j++) {
-                float dp = dot(dOut, qo, v, kvBase + j * kvDim, hd);
-                dScores[ao + j] = dp;
-                dot += dp * att[ao + j];
-            }
-            for (int j = 0; j < len; j++) {
-                float ds = att[ao + j] * (dScores[ao + j] - dot);
-                dScores[ao + j] = ds;
-                axpy(ds * scale, k, kvBase + j * kvDim, dq, qo, hd);
-            }
+            int tileEnd = Math.min(T, (t / QT + 1) * QT), m = Math.min(to, r + tileEnd - t) - r, keys = p0 + tileEnd;
+            int qo = (b * T + t) * qDim + h * hd, kvBase = b * kvRows * kvDim + (h / group) * hd, ao = r * attStride;
+            // dP [m][keys] = dOut [m][hd] · V [keys][hd]ᵀ
+            MatmulCpu.gemm(dScores, ao, attStride, false, dOut, qo, qDim, 1, v, kvBase, 1, kvDim, m, keys, hd);
+            for (int i = 0; i < m; i++) scoreGradientRow(dScores, att, ao + i * attStride, p0 + t + i + 1, keys, scale);
+            // dq [m][hd] += dS [m][keys] · K [keys][hd]
+            MatmulCpu.gemm(dq, qo, qDim, true, dScores, ao, attStride, 1, k, kvBase, kvDim, 1, m, hd, keys);
+            r += m;
         }
     }
 
-    /** As {@link Attention#backwardKeyValue}. */
+    /** As {@link Attention#backwardKeyValue} (rows r = b*nKv + kvHead), reading the dScores {@link #backwardQuery} wrote. */
     public static void backwardKeyValue(float[] dk, float[] dv, float[] dScores, float[] dOut, float[] q, float[] att,
                                         int nHeads, int nKv, int hd, int T, int p0, int kvRows, int attStride,
                                         int from, int to) {
         int qDim = nHeads * hd, kvDim = nKv * hd, group = nHeads / nKv;
-        float scale = (float) (1.0 / Math.sqrt(hd));
         for (int r = from; r < to; r++) {
             int kvh = r % nKv, b = r / nKv;
             int kvBase = b * kvRows * kvDim + kvh * hd;
             for (int g = 0; g < group; g++) {
                 int h = kvh * group + g;
-                for (int t = 0; t < T; t++) {
-                    int qo = (b * T + t) * qDim + h * hd;
-                    int ao = ((b * nHeads + h) * T + t) * attStride;
-                    int len = p0 + t + 1;
-                    for (int j = 0; j < len; j++) {
-                        int o = kvBase + j * kvDim;
-                        axpy(dScores[ao + j] * scale, q, qo, dk, o, hd);
-                        axpy(att[ao + j], dOut, qo, dv, o, hd);
-                    }
+                for (int t0 = 0; t0 < T; t0 += QT) {
+                    int m = Math.min(QT, T - t0), keys = p0 + t0 + m;
+                    int qo = (b * T + t0) * qDim + h * hd, ao = ((b * nHeads + h) * T + t0) * attStride;
+                    // dk [keys][hd] += dSᵀ [keys][m] · Q [m][hd];  dv [keys][hd] += Pᵀ [keys][m] · dOut [m][hd]
+                    MatmulCpu.gemm(dk, kvBase, kvDim, true, dScores, ao, 1, attStride, q, qo, qDim, 1, keys, hd, m);
+                    MatmulCpu.gemm(dv, kvBase, kvDim, true, att, ao, 1, attStride, dOut, qo, qDim, 1, keys, hd, m);
                 }
             }
         }
     }
 
-    /** a[ao..ao+n) · b[bo..bo+n), lanes summed in a fixed order. */
-    static float dot(float[] a, int ao, float[] b, int bo, int n) {
-        int bound = S.loopBound(n), c = 0;
-        float s = 0f;
-        if (bound > 0) {
-            FloatVector acc = FloatVector.fromArray(S, a, ao).mul(FloatVector.fromArray(S, b, bo));
-            for (c = L; c < bound; c += L) acc = FloatVector.fromArray(S, a, ao + c).fma(FloatVector.fromArray(S, b, bo + c), acc);
-            s = MatmulCpu.sum(acc);
+    /** row [0, len) of scores becomes softmax(scale · row); [len, keys) becomes 0. The sum in a fixed order. */
+    private static void softmaxRow(float[] a, int o, int len, int keys, float scale) {
+        int bound = S.loopBound(len);
+        FloatVector sv = FloatVector.broadcast(S, scale), mv = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int j = 0; j < bound; j += L) {
+            FloatVector s = FloatVector.fromArray(S, a, o + j).mul(sv);
+            s.intoArray(a, o + j);
+            mv = mv.max(s);
         }
-        for (; c < n; c++) s += a[ao + c] * b[bo + c];
-        return s;
+        float max = mv.reduceLanes(VectorOperators.MAX);
+        for (int j = bound; j < len; j++) {
+            a[o + j] *= scale;
+            max = Math.max(max, a[o + j]);
+        }
+        FloatVector maxV = FloatVector.broadcast(S, max), sum = FloatVector.zero(S);
+        for (int j = 0; j < len; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, len);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, a, o + j, m).sub(maxV)).blend(0f, m.not());
+            sum = sum.add(e);
+            e.intoArray(a, o + j, m);
+        }
+        FloatVector inv = FloatVector.broadcast(S, 1f / MatmulCpu.sum(sum));
+        for (int j = 0; j < len; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, len);
+            FloatVector.fromArray(S, a, o + j, m).mul(inv).intoArray(a, o + j, m);
+        }
+        java.util.Arrays.fill(a, o + len, o + keys, 0f);
     }
 
-    /** y[yo..yo+n) += alpha · x[xo..xo+n). */
-    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
-        int bound = S.loopBound(n), c = 0;
-        if (bound > 0) {
-            FloatVector av = FloatVector.broadcast(S, alpha);
-            for (; c < bound; c += L) {
-                FloatVector.fromArray(S, x, xo + c).fma(av, FloatVector.fromArray(S, y, yo + c)).intoArray(y, yo + c);
-            }
+    /** ds [0, len) = p ⊙ (dp − Σ p ⊙ dp) · scale over the row, in place of dp; [len, keys) becomes 0. */
+    private static void scoreGradientRow(float[] ds, float[] p, int o, int len, int keys, float scale) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int j = 0; j < len; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, len);
+            acc = FloatVector.fromArray(S, ds, o + j, m).fma(FloatVector.fromArray(S, p, o + j, m), acc);
         }
-        for (; c < n; c++) y[yo + c] += alpha * x[xo + c];
+        FloatVector dot = FloatVector.broadcast(S, MatmulCpu.sum(acc)), sv = FloatVector.broadcast(S, scale);
+        for (int j = 0; j < len; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, len);
+            FloatVector.fromArray(S, ds, o + j, m).sub(dot).mul(FloatVector.fromArray(S, p, o + j, m)).mul(sv).intoArray(ds, o + j, m);
+        }
+        java.util.Arrays.fill(ds, o + len, o + keys, 0f);
     }
 }

@@ -75,6 +75,11 @@ public final class MatmulCpu {
 
     private MatmulCpu() {}
 
+    /** The width in bits of the vectors these kernels use (the platform's preferred float species). */
+    public static int vectorBits() {
+        return S.vectorBitSize();
+    }
+
     /** y = x·wᵀ, overwriting y. y[n][out], x[n][in], w[out][in]. */
     public static void forward(float[] y, int yOff, float[] x, int xOff, float[] w, int wOff,
                                int n, int in, int out) {
@@ -239,7 +244,7 @@ public final class MatmulCpu {
      * C (+)= A·B with C(i,j) = c[cOff + i*ldc + j], A(i,p) = a[aOff + i*ars + p*acs],
      * B(p,j) = b[bOff + p*brs + j*bcs]; C is m×nn, the sum runs over k.
      */
-    private static void gemm(float[] c, int cOff, int ldc, boolean accumulate,
+    static void gemm(float[] c, int cOff, int ldc, boolean accumulate,
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         if (m <= 0 || nn <= 0 || k <= 0) return;
@@ -251,7 +256,10 @@ public final class MatmulCpu {
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         int mBlocks = (m + MR - 1) / MR, nPanels = (nn + NR - 1) / NR;
-        boolean splitRows = mBlocks >= nPanels || mBlocks >= 4 * Threads.threads();
+        // Each thread packs all of B when threads split the rows, all of A when they split the columns:
+        // split the longer side (so the larger operand is packed once overall), if it gives every thread work.
+        int enough = 2 * Threads.threads();
+        boolean splitRows = m >= nn ? mBlocks >= enough || mBlocks >= nPanels : nPanels < enough && mBlocks >= nPanels;
         Threads.RangeTask task = (from, to) -> {
             float[] scratch = SCRATCH.get();
             if (splitRows)
@@ -261,7 +269,9 @@ public final class MatmulCpu {
                 gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
                         0, m, from * NR, Math.min(nn, to * NR));
         };
-        run(splitRows ? mBlocks : nPanels, (long) m * nn * k, task);
+        // one range of blocks per thread, so each thread packs its operands once
+        int blocks = splitRows ? mBlocks : nPanels, parts = Math.min(blocks, Threads.threads());
+        run(parts, (long) m * nn * k, (p0, p1) -> task.run((int) ((long) blocks * p0 / parts), (int) ((long) blocks * p1 / parts)));
     }
 
     /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */

@@ -10,11 +10,14 @@ import java.util.concurrent.locks.LockSupport;
  * into contiguous chunks, one per thread.
  *
  * <p>Built for many short jobs (a decoded token runs about fifty matmuls of a few tens of
- * microseconds each), so a call allocates nothing and idle workers spin briefly before
- * parking. Chunks are claimed, not assigned: the calling thread takes the first and then any
- * chunk no worker has picked up yet, so a worker that is parked or descheduled delays a job
- * by nothing more than the chunk it already holds. The thread count is
- * {@code -Dpeft4j.threads} (default: available processors).
+ * microseconds each), so a call allocates nothing and idle workers spin briefly (50 µs) before
+ * parking. A job is cut into up to {@link #CHUNKS_PER_THREAD} chunks per thread, and chunks are
+ * claimed, not assigned: the calling thread takes the first and then any chunk no worker has
+ * picked up yet, so on a shared machine a worker that is parked or descheduled delays a job by
+ * nothing more than the small chunk it already holds. The caller, once no chunk is left, spins
+ * briefly and then parks until the last chunk's thread wakes it, so it never holds a core that a
+ * worker with work needs. The thread count is {@code -Dpeft4j.threads} (default: available
+ * processors).
  *
  * <p>One job runs at a time. A call made while another is in flight, from any thread,
  * including a nested call from inside a task, runs inline on the calling thread, so nesting
@@ -30,7 +33,13 @@ public final class Threads {
     private static final int THREADS = Math.max(1, Integer.getInteger("peft4j.threads",
             Runtime.getRuntime().availableProcessors()));
     /** How long an idle worker spins before parking; covers the gaps between a token's matmuls. */
-    private static final long SPIN_NANOS = 200_000;
+    private static final long SPIN_NANOS = 50_000;
+    /** How long the caller spins for the last chunks before it parks. */
+    private static final long WAIT_SPIN_NANOS = 20_000;
+    /** Chunks per thread: enough that the others absorb a descheduled thread's share, few enough to stay cheap. */
+    public static final int CHUNKS_PER_THREAD = 4;
+    /** The caller parked in {@link #awaitDone}, or null. */
+    private static volatile Thread waiter;
 
     private static final AtomicBoolean BUSY = new AtomicBoolean();
     /** The job's generation (high 32 bits) and its next unclaimed chunk (low 32 bits). */
@@ -61,8 +70,10 @@ public final class Threads {
     }
 
     /**
-     * Runs {@code task} over {@code [0, n)} split into at most {@link #threads()} contiguous
-     * chunks, and returns when all are done. An exception thrown by any chunk is rethrown here.
+     * Runs {@code task} over {@code [0, n)} split into at most {@link #CHUNKS_PER_THREAD} ·
+     * {@link #threads()} contiguous chunks (fixed by n and the thread count), and returns when all are
+     * done. A task that must run once per thread (a per-thread buffer filled once) passes n ≤
+     * {@link #threads()} and maps its indices to ranges itself. An exception thrown by any chunk is rethrown here.
      */
     public static void parallelFor(int n, RangeTask task) {
         if (n <= 0) return;
@@ -71,7 +82,7 @@ public final class Threads {
             return;
         }
         try {
-            int chunks = Math.min(THREADS, n);
+            int chunks = Math.min(THREADS * CHUNKS_PER_THREAD, n);
             job = task;
             jobSize = n;
             jobChunks = chunks;
@@ -108,21 +119,24 @@ public final class Threads {
             } catch (Throwable t) {
                 if (failure == null) failure = t; // before DONE, so the caller sees it
             }
-            DONE.incrementAndGet();
+            if (DONE.incrementAndGet() == chunks) {
+                Thread w = waiter;
+                if (w != null) LockSupport.unpark(w);
+            }
         }
     }
 
     private static void awaitDone(int chunks) {
-        long start = 0;
+        long start = System.nanoTime();
         int spins = 0;
         while (DONE.get() != chunks) {
             Thread.onSpinWait();
-            if (++spins == 1 << 10) {
-                spins = 0;
-                long now = System.nanoTime();
-                if (start == 0) start = now;
-                else if (now - start > SPIN_NANOS) Thread.yield(); // the worker holding a chunk may be descheduled
-            }
+            if (++spins < 1 << 6) continue;
+            spins = 0;
+            if (System.nanoTime() - start < WAIT_SPIN_NANOS) continue;
+            waiter = Thread.currentThread(); // then re-check: the last chunk counts DONE, then reads waiter
+            if (DONE.get() != chunks) LockSupport.parkNanos(1_000_000);
+            waiter = null;
         }
     }
 

@@ -10,7 +10,7 @@ import dev.peft4j.kernels.FrozenMatmulCpu;
 import dev.peft4j.kernels.Residual;
 import dev.peft4j.kernels.RmsNorm;
 import dev.peft4j.kernels.Rope;
-import dev.peft4j.kernels.SwiGlu;
+import dev.peft4j.kernels.SwiGluCpu;
 import dev.peft4j.kernels.Threads;
 import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.models.peft.Hooks;
@@ -233,7 +233,7 @@ public final class LlamaModel {
             RmsNorm.forward(s.xb, s.x, w.ffnNorm[l], null, d, eps, 0, n);
             linear(site[Kind.GATE.ordinal()], s.gate, s.xb, w.wGate[l], n, d, hid);
             linear(site[Kind.UP.ordinal()], s.up, s.xb, w.wUp[l], n, d, hid);
-            SwiGlu.forward(s.gate, s.gate, s.up, 0, n * hid);
+            SwiGluCpu.forward(s.gate, 0, s.gate, 0, s.up, 0, 0, n * hid);
             linear(site[Kind.DOWN.ordinal()], s.proj, s.gate, w.wDown[l], n, hid, d);
             Residual.forward(s.x, s.proj, 0, n * d);
         }

@@ -57,6 +57,12 @@ public class MatmulBench {
         "cpu:backwardWeight:2048:288:288", "plain:backwardWeight:2048:288:288",
         "cpu:backwardWeight:2048:288:768",
         "cpu:backwardWeight:2048:288:32000",
+        // the classifier as the trainer calls it: chunks of 256 rows
+        "cpu:forward:256:288:32000", "cpu:backwardInput:256:288:32000", "cpu:backwardWeight:256:288:32000",
+        // the TinyLlama-1.1B shape at batch 1 x 256 (dim 2048, kv 256, hidden 5632)
+        "cpu:forward:256:2048:2048", "cpu:forward:256:2048:5632", "cpu:backwardInput:256:2048:5632", "cpu:backwardInput:256:5632:2048",
+        // the ceiling bench reports
+        "cpu:forward:2048:2048:2048",
         // LoRA rank 8 on a 288-wide projection: h = x·Aᵀ, and dh = dy·B
         "cpu:forward:2048:288:8", "cpu:backwardInput:2048:8:288",
     })

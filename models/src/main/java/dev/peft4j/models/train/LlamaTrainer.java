@@ -7,14 +7,14 @@ import dev.peft4j.api.LinearSite.Kind;
 import dev.peft4j.api.Parameter;
 import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.AttentionCpu;
-import dev.peft4j.kernels.CrossEntropy;
+import dev.peft4j.kernels.CrossEntropyCpu;
 import dev.peft4j.kernels.Embedding;
 import dev.peft4j.kernels.FrozenMatmulCpu;
 import dev.peft4j.kernels.MatmulCpu;
 import dev.peft4j.kernels.Residual;
 import dev.peft4j.kernels.RmsNorm;
 import dev.peft4j.kernels.Rope;
-import dev.peft4j.kernels.SwiGlu;
+import dev.peft4j.kernels.SwiGluCpu;
 import dev.peft4j.kernels.Threads;
 import dev.peft4j.kernels.WeightMatrix;
 import dev.peft4j.models.LlamaConfig;
@@ -389,7 +389,7 @@ public final class LlamaTrainer {
         Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbFfn, a.xMid, w.ffnNorm[l], a.rstdFfn, d, eps, from, to));
         linear(site[Kind.GATE.ordinal()], a.gate, a.xbFfn, w.wGate[l], d, h);
         linear(site[Kind.UP.ordinal()], a.up, a.xbFfn, w.wUp[l], d, h);
-        Threads.parallelFor(N * h, (from, to) -> SwiGlu.forward(a.act, a.gate, a.up, from, to));
+        Threads.parallelFor(N * h, (from, to) -> SwiGluCpu.forward(a.act, 0, a.gate, 0, a.up, 0, from, to));
         linear(site[Kind.DOWN.ordinal()], a.proj, a.act, w.wDown[l], h, d);
         System.arraycopy(a.xMid, 0, out, 0, N * d);
         Residual.forward(out, a.proj, 0, N * d);
@@ -415,7 +415,7 @@ public final class LlamaTrainer {
             }
             float[] chunkLosses = this.chunkLosses;
             Threads.parallelFor(rows, (from, to) ->
-                    CrossEntropy.forwardBackward(logits, batch.targets(), batch.weights(), off, chunkLosses, V, scale, from, to));
+                    CrossEntropyCpu.forwardBackward(logits, batch.targets(), batch.weights(), off, chunkLosses, V, scale, from, to));
             System.arraycopy(chunkLosses, 0, losses, r0, rows);
             if (grad) {
                 FrozenMatmulCpu.backwardInput(dxb, r0 * d, logits, 0, w.classifier, rows);
@@ -526,7 +526,7 @@ public final class LlamaTrainer {
         linearBackward(site[Kind.DOWN.ordinal()], dAct, a.act, dx, w.wDown[l], gWDown[l], h, d);
         Arrays.fill(dGate, 0f);
         Arrays.fill(dUp, 0f);
-        Threads.parallelFor(N * h, (from, to) -> SwiGlu.backward(dGate, dUp, dAct, a.gate, a.up, from, to));
+        Threads.parallelFor(N * h, (from, to) -> SwiGluCpu.backward(dGate, dUp, dAct, a.gate, 0, a.up, 0, from, to));
         Arrays.fill(dxb, 0f);
         linearBackward(site[Kind.GATE.ordinal()], dxb, a.xbFfn, dGate, w.wGate[l], gWGate[l], d, h);
         linearBackward(site[Kind.UP.ordinal()], dxb, a.xbFfn, dUp, w.wUp[l], gWUp[l], d, h);
