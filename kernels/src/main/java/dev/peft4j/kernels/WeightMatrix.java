@@ -63,6 +63,9 @@ public final class WeightMatrix {
 
     /** Bytes of one row of {@code cols} values of {@code type}. */
     public static long rowBytes(GgmlType type, int cols) {
+        if (cols % type.blockSize() != 0) {
+            throw new IllegalArgumentException("a " + type + " row holds whole blocks of " + type.blockSize() + " values; " + cols + " columns is not a multiple");
+        }
         return type.byteSize(cols);
     }
 
