@@ -43,7 +43,7 @@ final class TrainTask extends AbstractFunction1<Iterator<Integer>, Iterator<Stri
         int rank = ctx.partitionId();
         int n = ctx.getTaskInfos().length;
         boolean relaunch = ctx.stageAttemptNumber() > 0 || ctx.attemptNumber() > 0;
-        String host = ctx.getTaskInfos()[rank].address();
+        String host = hostOf(ctx.getTaskInfos()[rank].address());
         try (ServerSocket server = new ServerSocket()) {
             server.bind(new InetSocketAddress(InetAddress.getByName(host), 0), n + 4);
             String[] all = ctx.allGather(host + ":" + server.getLocalPort());
@@ -65,6 +65,13 @@ final class TrainTask extends AbstractFunction1<Iterator<Integer>, Iterator<Stri
         } catch (IOException e) {
             throw new UncheckedIOException("peft4j task " + rank + " of " + n + " (attempt " + ctx.stageAttemptNumber() + "): " + e.getMessage(), e);
         }
+    }
+
+    /** The host of an executor's address, "host:port" or "[v6]:port" (or a bare host). */
+    static String hostOf(String address) {
+        if (address.startsWith("[")) return address.substring(1, address.indexOf(']'));
+        int colon = address.lastIndexOf(':');
+        return colon >= 0 && address.indexOf(':') == colon ? address.substring(0, colon) : address;
     }
 
     /** Dies (throws, closing its sockets) at the all-reduce of a given step, as a killed task would. */
