@@ -160,6 +160,20 @@ class SparkFinetuneTest {
         assertEquals(0.0, d, "killed and relaunched against one process: max diff " + d);
     }
 
+    @Test
+    void resumeContinuesTheCheckpointOnEveryTask() throws IOException {
+        // 4 steps, then --resume to 6, as one process and as 2 tasks (one micro-batch each: bit for bit)
+        Path one = dir.resolve("resume-one"), two = dir.resolve("resume-two");
+        ok(finetune(one, "lora", 4, 1, 2));
+        ok(finetune(one, "lora", 6, 1, 2, "--resume"));
+        ok(finetune(two, "lora", 4, 1, 2, "--spark", "local[2]"));
+        assertUserError(cli(finetune(two, "lora", 6, 1, 2, "--spark", "local[2]")),
+                "--out " + two + " already holds a checkpoint: pass --resume to continue it, or choose another --out");
+        Run r = ok(finetune(two, "lora", 6, 1, 2, "--spark", "local[2]", "--resume"));
+        assertEquals(6, r.json().get("steps").asInt(), r.out());
+        assertEquals(0.0, maxDiff(one.resolve("adapter"), two.resolve("adapter")), "resumed: one process against 2 tasks");
+    }
+
     static void assertUserError(Run r, String message) {
         assertEquals(2, r.code(), r.out() + r.err());
         assertTrue(r.err().contains(message), "expected '" + message + "' in: " + r.err());

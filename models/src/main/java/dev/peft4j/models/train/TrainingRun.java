@@ -94,7 +94,7 @@ public final class TrainingRun {
     private volatile boolean stopRequested;
     private DeviceStep device; // null: steps run on the CPU
     private GradientReducer reducer; // null: one process
-    private long commNanos;
+    private long commNanos, computeNanos;
 
     public TrainingRun(PeftModel model, LlamaTrainer trainer, BatchSource train, List<Batch> validation, Options options, Path outDir,
                        Listener listener) {
@@ -166,7 +166,7 @@ public final class TrainingRun {
             } else {
                 // Data parallel: every rank reads every micro-batch (so the data position stays the one process's) and
                 // computes micro-batches rank, rank + size, ...; each pass gets the dropout seed it has in one process.
-                long firstMicro = trainer.microSteps();
+                long firstMicro = trainer.microSteps(), f0 = System.nanoTime();
                 for (int micro = 0; micro < options.accumulation(); micro++) {
                     Batch b = train.next();
                     if (micro % reducer.size() != reducer.rank()) continue;
@@ -176,6 +176,7 @@ public final class TrainingRun {
                 }
                 trainer.setMicroSteps(firstMicro + options.accumulation());
                 long c0 = System.nanoTime();
+                computeNanos = c0 - f0;
                 double[] sums = {loss, tokens};
                 reducer.allReduce(params, sums);
                 commNanos += System.nanoTime() - c0;
@@ -196,6 +197,7 @@ public final class TrainingRun {
             if (reducer != null) {
                 row.put("workers", reducer.size());
                 row.put("allreduce_s", (commNanos - commBefore) / 1e9);
+                row.put("compute_s", computeNanos / 1e9);
             }
             appendMetrics(row);
             listener.step(info);
