@@ -1,6 +1,7 @@
 package dev.peft4j.lora;
 
 import dev.peft4j.api.Adapter;
+import dev.peft4j.api.DeviceForm;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.ModelShape;
@@ -215,6 +216,19 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         @Override public PeftConfig config() { return config; }
         @Override public List<Parameter> parameters() { return params; }
         @Override public boolean canMerge() { return !(model.tiedEmbeddings() && sites.contains(LinearSite.lmHead())); }
+
+        /** The low-rank form (one rank, one scaling, no dropout), or why this config has none. */
+        @Override
+        public List<DeviceForm> deviceForms() {
+            if (config.loraDropout() > 0) {
+                return List.of(new DeviceForm.Refused("LoRA with lora_dropout " + config.loraDropout() + " (the device step has no dropout; use 0)"));
+            }
+            if (config.useDora()) return List.of(new DeviceForm.Refused("LoRA as DoRA (use_dora; the device step has plain LoRA)"));
+            if (!config.rankPattern().isEmpty() || !config.alphaPattern().isEmpty()) {
+                return List.of(new DeviceForm.Refused("LoRA with rank_pattern or alpha_pattern (the device step has one rank and one scaling)"));
+            }
+            return List.of(new DeviceForm.LowRank(config.r(), config.scaling(), sites));
+        }
 
         @Override
         public void merge() {

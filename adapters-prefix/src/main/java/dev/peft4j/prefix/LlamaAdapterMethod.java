@@ -1,6 +1,7 @@
 package dev.peft4j.prefix;
 
 import dev.peft4j.api.Adapter;
+import dev.peft4j.api.DeviceForm;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.ModelShape;
@@ -56,6 +57,12 @@ public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig
         return new Adapter() {
             @Override public PeftConfig config() { return saved; }
             @Override public List<Parameter> parameters() { return params; }
+
+            /** The gated prompt, whose device form has one gate per head. */
+            @Override public List<DeviceForm> deviceForms() {
+                return List.of(config.gatePerHead() ? new DeviceForm.GatedPrompt(config.adapterLen(), first)
+                        : new DeviceForm.Refused("LLaMA-Adapter with one gate per layer (the device step has the per-head gate only: --adapter-gate head)"));
+            }
         };
     }
 }

@@ -1,6 +1,7 @@
 package dev.peft4j.prefix;
 
 import dev.peft4j.api.Adapter;
+import dev.peft4j.api.DeviceForm;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.ModelShape;
@@ -55,6 +56,11 @@ public final class PrefixTuningMethod implements PeftMethod<PrefixTuningConfig> 
         return new Adapter() {
             @Override public PeftConfig config() { return saved; }
             @Override public List<Parameter> parameters() { return table.parameters(); }
+
+            /** The rows as a table, or through the MLP of its width. */
+            @Override public List<DeviceForm> deviceForms() {
+                return List.of(new DeviceForm.KvPrefix(P, config.trainsProjection() ? (config.encoderHiddenSize() == null ? kv : config.encoderHiddenSize()) : 0));
+            }
 
             @Override
             public List<Safetensors.Tensor> stateToSave() {
