@@ -2,6 +2,7 @@ package dev.peft4j.prefix;
 
 import dev.peft4j.api.Adapter;
 import dev.peft4j.api.DeviceForm;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.ModelShape;
@@ -36,6 +37,15 @@ public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig
     @Override public List<String> peftTypes() { return List.of(AdaptionPromptConfig.PER_LAYER, AdaptionPromptConfig.PER_HEAD); }
     @Override public Class<AdaptionPromptConfig> configType() { return AdaptionPromptConfig.class; }
     @Override public AdaptionPromptConfig defaultConfig() { return AdaptionPromptConfig.fromLayer(10, 2); }
+
+    @Override
+    public List<MethodOption> options() {
+        return List.of(
+                MethodOption.of("--adapter-len", "adapter_len", MethodOption.Kind.INT, "N", "LLaMA-Adapter: prompt vectors per layer (default 10)."),
+                MethodOption.of("--adapter-start-layer", "adapter_start_layer", MethodOption.Kind.INT, "L", "LLaMA-Adapter: first adapted layer (default 2)."),
+                MethodOption.of("--adapter-gate", "gate", MethodOption.Kind.STRING, "layer|head", "LLaMA-Adapter: one gate per layer (default, as Hugging Face PEFT; "
+                        + "the files load there) or per head (as the paper; PEFT cannot load it)."));
+    }
 
     @Override
     public Adapter install(AdaptionPromptConfig config, InstallContext ctx) {

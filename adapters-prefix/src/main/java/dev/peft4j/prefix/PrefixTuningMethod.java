@@ -2,6 +2,7 @@ package dev.peft4j.prefix;
 
 import dev.peft4j.api.Adapter;
 import dev.peft4j.api.DeviceForm;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.ModelShape;
@@ -39,6 +40,14 @@ public final class PrefixTuningMethod implements PeftMethod<PrefixTuningConfig> 
     @Override public String peftType() { return "PREFIX_TUNING"; }
     @Override public Class<PrefixTuningConfig> configType() { return PrefixTuningConfig.class; }
     @Override public PrefixTuningConfig defaultConfig() { return PrefixTuningConfig.of(10); }
+
+    @Override
+    public List<MethodOption> options() {
+        return List.of(
+                MethodOption.of("--prefix-tokens", "num_virtual_tokens", MethodOption.Kind.INT, "N", "Prefix tuning: virtual tokens (default 10)."),
+                MethodOption.of("--prefix-projection", "encoder_hidden_size", MethodOption.Kind.INT, "HIDDEN",
+                        "Prefix tuning: train through an MLP of this width.").alsoSetting(java.util.Map.of("prefix_projection", true)));
+    }
 
     @Override
     public Adapter install(PrefixTuningConfig config, InstallContext ctx) {

@@ -63,6 +63,19 @@ class Ia3PluginCliTest {
     }
 
     @Test
+    void finetuneHelpListsEachMethodsOwnFlags() {
+        CliTest.Run plain = run("finetune", "--help");
+        assertEquals(0, plain.code(), plain.err());
+        assertTrue(plain.out().contains("--lora-r=R") && plain.out().contains("--adapter-gate=layer|head") && !plain.out().contains("--ia3-targets"),
+                plain.out());
+        CliTest.Run with = run("finetune", "--help", "--plugins", Ia3Plugin.dir().toString());
+        assertTrue(with.out().contains("--ia3-targets=NAMES") && with.out().contains("IA3: modules to scale"), with.out());
+        CliTest.Run without = run("finetune", "--ia3-targets", "k_proj");
+        assertEquals(2, without.code());
+        assertTrue(without.err().contains("Unknown options: '--ia3-targets'"), "without --plugins the flag is unknown: " + without.err());
+    }
+
+    @Test
     void finetuneTrainsIa3FromThePluginJarAndAutoSaysWhyItRunsOnTheCpu(@TempDir Path dir) throws Exception {
         Path model = dir.resolve("base");
         Checkpoints.save(LlamaWeights.random(LlamaConfig.of(16, 32, 2, 2, 1, 259, 256, false), 3, 0.1f), model, CheckpointFormat.HF, DType.F32, 0);
@@ -73,8 +86,8 @@ class Ia3PluginCliTest {
         Files.writeString(data, json.substring(0, json.length() - 1) + "]");
         Path out = dir.resolve("out");
         CliTest.Run r = run("finetune", "--model", model.toString(), "--data", data.toString(), "--val-size", "2", "--method", "ia3",
-                "--plugins", Ia3Plugin.dir().toString(), "--steps", "3", "--lr", "0.05", "--micro-batch-size", "2", "--batch-size", "2",
-                "--device", "auto", "--out", out.toString());
+                "--plugins", Ia3Plugin.dir().toString(), "--ia3-targets", "v_proj,up_proj", "--ia3-feedforward", "up_proj",
+                "--steps", "3", "--lr", "0.05", "--micro-batch-size", "2", "--batch-size", "2", "--device", "auto", "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("device: auto -> cpu (" + IA3_WHY + " has no device form)"), r.out());
         Path weights = out.resolve("adapter/adapter_model.safetensors");
@@ -83,9 +96,10 @@ class Ia3PluginCliTest {
         assertEquals("IA3", cfg.get("peft_type").asText());
         assertEquals("ia3", cfg.get("peft4j_method").asText());
         try (Safetensors st = Safetensors.open(weights)) {
-            assertEquals(6, st.names().size(), st.names().toString());
-            assertArrayEquals(new long[]{1, 32}, st.shape("base_model.model.model.layers.1.mlp.down_proj.ia3_l"));
-            assertArrayEquals(new long[]{8, 1}, st.shape("base_model.model.model.layers.0.self_attn.k_proj.ia3_l"));
+            // the plugin's own flags: v_proj's output [kvDim][1] and up_proj's input [1][dim] in both layers
+            assertEquals(4, st.names().size(), st.names().toString());
+            assertArrayEquals(new long[]{1, 16}, st.shape("base_model.model.model.layers.1.mlp.up_proj.ia3_l"));
+            assertArrayEquals(new long[]{8, 1}, st.shape("base_model.model.model.layers.0.self_attn.v_proj.ia3_l"));
             float[] l = st.readFloats("base_model.model.model.layers.0.self_attn.v_proj.ia3_l");
             double moved = 0;
             for (float x : l) moved = Math.max(moved, Math.abs(x - 1));

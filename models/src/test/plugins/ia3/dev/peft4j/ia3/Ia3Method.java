@@ -3,6 +3,7 @@ package dev.peft4j.ia3;
 import dev.peft4j.api.Adapter;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.LinearSite;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.ModelShape;
 import dev.peft4j.api.ParamSpec;
 import dev.peft4j.api.Parameter;
@@ -34,6 +35,15 @@ public final class Ia3Method implements PeftMethod<Ia3Config> {
     @Override public String peftType() { return "IA3"; }
     @Override public Class<Ia3Config> configType() { return Ia3Config.class; }
     @Override public Ia3Config defaultConfig() { return Ia3Config.defaults(); }
+
+    /** Its flags on the command line, which the CLI learns from here. */
+    @Override
+    public List<MethodOption> options() {
+        return List.of(
+                MethodOption.of("--ia3-targets", "target_modules", MethodOption.Kind.LIST, "NAMES", "IA3: modules to scale (default k_proj,v_proj,down_proj)."),
+                MethodOption.of("--ia3-feedforward", "feedforward_modules", MethodOption.Kind.LIST, "NAMES",
+                        "IA3: those of them whose input is scaled (default down_proj)."));
+    }
 
     @Override
     public Adapter install(Ia3Config config, InstallContext ctx) {
