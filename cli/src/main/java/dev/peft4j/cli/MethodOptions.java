@@ -114,7 +114,7 @@ final class MethodOptions {
         model.install(m, methods.readConfig(m, cfg.toString(), "options of " + m.name()));
     }
 
-    /** The method's flags given on the command line, then the values set in code, over cfg. */
+    /** Over cfg: the values set in code, then the method's flags given on the command line (which win). */
     private void flags(PeftMethod<?> m, ObjectNode cfg) {
         var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         Map<String, Object> coded = set.getOrDefault(m.name(), Map.of());

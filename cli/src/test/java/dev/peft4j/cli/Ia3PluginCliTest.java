@@ -59,6 +59,7 @@ class Ia3PluginCliTest {
         CliTest.Run r = run("plugins", "--plugins", Ia3Plugin.dir().toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("ia3") && r.out().contains("peft4j-ia3.jar"), r.out());
+        assertTrue(r.out().contains("finetune flags: --ia3-targets --ia3-feedforward") && r.out().contains("finetune flags: --lora-r"), r.out());
         assertTrue(run("plugins").out().contains("lora") && !run("plugins").out().contains("ia3"), "not on the class path");
     }
 
