@@ -56,6 +56,9 @@ public final class Main implements Runnable {
         command.reducer = reducer;
         command.relaunch = relaunch;
         CommandLine cli = new CommandLine(command);
+        String[] argv = args.toArray(String[]::new);
+        // the methods' flags, as run() registers them (a bad --plugins was already refused on the driver)
+        MethodOptions.register(cli.getCommandSpec(), PeftMethods.discover(MethodOptions.pluginsDir(argv)));
         cli.setOut(new PrintWriter(o, true));
         cli.setErr(new PrintWriter(e, true));
         RuntimeException[] thrown = new RuntimeException[1];
@@ -65,7 +68,7 @@ public final class Main implements Runnable {
             thrown[0] = ex instanceof RuntimeException r ? r : new RuntimeException(ex);
             return 1;
         });
-        int code = cli.execute(args.toArray(String[]::new));
+        int code = cli.execute(argv);
         if (thrown[0] != null) throw thrown[0];
         return new dev.peft4j.cli.scaleout.Worker.Result(code, o.toString(), e.toString());
     }
