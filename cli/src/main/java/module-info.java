@@ -4,5 +4,7 @@ module dev.peft4j.cli {
     requires info.picocli;
     requires com.fasterxml.jackson.databind;
     requires java.management;
+    requires java.desktop;
+    requires org.jfree.jfreechart;
     opens dev.peft4j.cli to info.picocli;
 }
