@@ -43,7 +43,12 @@ public final class CompareWorker {
     /** What the parent asks of one worker. */
     record Spec(String method, String model, String tokenizer, String data, int valSize, long seed, int steps, double lr,
                 int microBatchSize, int batchSize, int evalPoints, int samples, String exactMatch, String device,
-                int loraR, double loraAlpha, int adapterStartLayer, int adapterLen, int prefixTokens, String outDir, String result) {}
+                int loraR, double loraAlpha, int adapterStartLayer, int adapterLen, int prefixTokens, String outDir, String result) {
+        Spec withSeed(long s) {
+            return new Spec(method, model, tokenizer, data, valSize, s, steps, lr, microBatchSize, batchSize, evalPoints, samples, exactMatch, device,
+                    loraR, loraAlpha, adapterStartLayer, adapterLen, prefixTokens, outDir, result);
+        }
+    }
 
     /** The method diverged: the loss is no longer finite or has grown far past where it started. */
     static final class Diverged extends RuntimeException {
@@ -239,6 +244,7 @@ public final class CompareWorker {
         }
         row.measured = new CompareResult.Measured(Report.peakRssBytes(), median(stepSeconds), tokensPerSecond(tokens[0], stepSeconds), infer, merged,
                 (System.nanoTime() - t0) / 1e9);
+        phase(out, "done");
         return row.build();
     }
 
@@ -258,8 +264,12 @@ public final class CompareWorker {
         return m;
     }
 
+    private static final long STARTED = System.nanoTime();
+
+    /** Tells the parent what the worker does now; the log (stderr) gets the time since the worker started. */
     private static void phase(PrintStream out, String what) {
         out.println("phase " + what);
+        System.err.printf("%.1f s: %s%n", (System.nanoTime() - STARTED) / 1e9, what);
     }
 
     /** Whether the held-out responses are short enough to be exact answers (at most 32 tokens each). */
