@@ -52,8 +52,30 @@ final class CompareReport {
     static void write(Path dir, Setup setup, List<CompareResult.Row> rows) throws IOException {
         Files.createDirectories(dir);
         AtomicFiles.write(dir.resolve("results.json"), CompareResult.JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(results(setup, rows)));
-        charts(dir, rows);
-        AtomicFiles.write(dir.resolve("report.md"), markdown(setup, rows).getBytes(StandardCharsets.UTF_8));
+        String chartError = null;
+        try {
+            charts(dir, rows);
+        } catch (RuntimeException | Error e) { // e.g. AWT unusable here: the table and results still count
+            chartError = e.toString();
+        }
+        String md = markdown(setup, rows);
+        if (chartError != null) md += "\nThe charts could not be drawn: " + chartError + "\n";
+        AtomicFiles.write(dir.resolve("report.md"), md.getBytes(StandardCharsets.UTF_8));
+        if (chartError != null) throw new IOException("the charts in " + dir + " could not be drawn: " + chartError);
+    }
+
+    /**
+     * Draws one small chart and throws it away: loads JFreeChart, Java2D and the fonts now, while shutdown hooks can
+     * still be registered (the JDK's font code registers one on first use, which fails once Ctrl-C has begun shutdown).
+     */
+    static void warmUp() {
+        XYSeriesCollection c = new XYSeriesCollection();
+        XYSeries s = new XYSeries("x");
+        s.add(0, 1);
+        s.add(1, 0);
+        c.addSeries(s);
+        lines("warm-up", "x", "y", c).createBufferedImage(60, 40);
+        bars("warm-up", "y", new DefaultCategoryDataset(), true).createBufferedImage(60, 40);
     }
 
     /**

@@ -43,10 +43,11 @@ public final class CompareWorker {
     /** What the parent asks of one worker. */
     record Spec(String method, String model, String tokenizer, String data, int valSize, long seed, int steps, double lr,
                 int microBatchSize, int batchSize, int evalPoints, int samples, String exactMatch, String device,
-                int loraR, double loraAlpha, int adapterStartLayer, int adapterLen, int prefixTokens, String outDir, String result) {
+                int loraR, double loraAlpha, int adapterStartLayer, int adapterLen, int prefixTokens, Integer prefixProjection, String outDir,
+                String result) {
         Spec withSeed(long s) {
             return new Spec(method, model, tokenizer, data, valSize, s, steps, lr, microBatchSize, batchSize, evalPoints, samples, exactMatch, device,
-                    loraR, loraAlpha, adapterStartLayer, adapterLen, prefixTokens, outDir, result);
+                    loraR, loraAlpha, adapterStartLayer, adapterLen, prefixTokens, prefixProjection, outDir, result);
         }
     }
 
@@ -260,7 +261,10 @@ public final class CompareWorker {
             m.adapterStartLayer = s.adapterStartLayer();
             m.adapterLen = s.adapterLen();
         }
-        if (s.method().contains("prefix")) m.prefixTokens = s.prefixTokens();
+        if (s.method().contains("prefix")) {
+            m.prefixTokens = s.prefixTokens();
+            m.prefixProjection = s.prefixProjection();
+        }
         return m;
     }
 
