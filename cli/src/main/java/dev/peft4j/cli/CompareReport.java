@@ -109,12 +109,25 @@ final class CompareReport {
     static final String[] COLUMNS = {"method", "trainable (% of model)", "adapter", "peak mem", "s/step", "train tok/s", "train loss",
             "val loss", "val ppl", "exact match", "infer tok/s"};
 
+    /** Whether some method trained on a device other than the CPU (compare --device): then the table has a device column. */
+    static boolean devices(List<CompareResult.Row> rows) {
+        return rows.stream().anyMatch(r -> r.device() != null && !r.device().equals("cpu"));
+    }
+
+    static String[] columns(List<CompareResult.Row> rows) {
+        if (!devices(rows)) return COLUMNS;
+        String[] c = java.util.Arrays.copyOf(COLUMNS, COLUMNS.length + 1);
+        c[COLUMNS.length] = "device";
+        return c;
+    }
+
     /** The table's cells, one array per row (strings as printed; failed rows have their reason in the second cell). */
     static List<String[]> cells(List<CompareResult.Row> rows) {
+        boolean devices = devices(rows);
         List<String[]> out = new ArrayList<>();
         for (CompareResult.Row r : rows) {
             if (!r.ok()) {
-                String[] c = new String[COLUMNS.length];
+                String[] c = new String[columns(rows).length];
                 java.util.Arrays.fill(c, "");
                 c[0] = r.method();
                 c[1] = r.status().toUpperCase(Locale.ROOT) + ": " + (r.error() == null ? "" : r.error());
@@ -134,6 +147,11 @@ final class CompareReport {
                     r.valPerplexity() == null ? "-" : String.format("%.2f", r.valPerplexity()),
                     r.exactMatch() == null ? "-" : String.format("%.0f%% (%d/%d)", 100 * r.exactMatch(), r.exactCorrect(), r.exactTotal()),
                     infer});
+            if (devices) {
+                String[] c = java.util.Arrays.copyOf(out.getLast(), COLUMNS.length + 1);
+                c[COLUMNS.length] = r.device() == null ? "-" : r.device();
+                out.set(out.size() - 1, c);
+            }
         }
         return out;
     }
@@ -151,17 +169,18 @@ final class CompareReport {
     /** The table in fixed-width columns, then each method's answers to the held-out prompts. */
     static void print(PrintWriter w, List<CompareResult.Row> rows) {
         List<String[]> cells = cells(rows);
-        int[] width = new int[COLUMNS.length];
-        for (int c = 0; c < COLUMNS.length; c++) width[c] = COLUMNS[c].length();
+        String[] columns = columns(rows);
+        int[] width = new int[columns.length];
+        for (int c = 0; c < columns.length; c++) width[c] = columns[c].length();
         for (String[] r : cells) {
             if (r[2].isEmpty() && r[3].isEmpty()) { // a failed row: its reason runs across
                 width[0] = Math.max(width[0], r[0].length());
                 continue;
             }
-            for (int c = 0; c < COLUMNS.length; c++) width[c] = Math.max(width[c], r[c].length());
+            for (int c = 0; c < columns.length; c++) width[c] = Math.max(width[c], r[c].length());
         }
         w.println();
-        w.println(line(COLUMNS, width));
+        w.println(line(columns, width));
         for (String[] r : cells) {
             if (r[2].isEmpty() && r[3].isEmpty()) w.println(String.format("%-" + width[0] + "s  %s", r[0], r[1]));
             else w.println(line(r, width));
@@ -208,8 +227,9 @@ final class CompareReport {
             md.append("**Interrupted** (Ctrl-C): the table has the methods that finished");
             md.append(s.notRun().isEmpty() ? ".\n\n" : "; not finished: " + String.join(", ", s.notRun()) + ".\n\n");
         }
-        md.append("| ").append(String.join(" | ", COLUMNS)).append(" |\n|");
-        for (int c = 0; c < COLUMNS.length; c++) md.append(c == 0 ? "---|" : "---:|");
+        String[] columns = columns(rows);
+        md.append("| ").append(String.join(" | ", columns)).append(" |\n|");
+        for (int c = 0; c < columns.length; c++) md.append(c == 0 ? "---|" : "---:|");
         md.append('\n');
         for (String[] r : cells(rows)) {
             md.append("| ");

@@ -189,6 +189,20 @@ class CompareCliTest {
         }
     }
 
+    @Test
+    void aDeviceColumnOnlyWhenAMethodTrainedOffTheCpu() {
+        List<CompareResult.Row> cpu = List.of(row("base", 0, 3.0, null), row("lora", 120, 1.25, 1900.0));
+        assertEquals(CompareReport.COLUMNS.length, CompareReport.cells(cpu).get(1).length);
+        CompareResult.Row l = cpu.get(1);
+        CompareResult.Row onDevice = new CompareResult.Row(l.method(), l.status(), l.error(), l.lr(), l.steps(), l.stepsDone(), l.trainableParams(),
+                l.modelParams(), l.adapterBytes(), l.adapterIsModel(), l.trainLoss(), l.valLoss(), l.valPerplexity(), l.exactMatch(), l.exactCorrect(),
+                l.exactTotal(), "tornado:0 (some GPU)", l.answers(), l.trainCurve(), l.valCurve(), l.measured());
+        List<String[]> cells = CompareReport.cells(List.of(cpu.get(0), onDevice));
+        assertEquals("device", CompareReport.columns(List.of(cpu.get(0), onDevice))[CompareReport.COLUMNS.length]);
+        assertEquals("cpu", cells.get(0)[CompareReport.COLUMNS.length]);
+        assertEquals("tornado:0 (some GPU)", cells.get(1)[CompareReport.COLUMNS.length]);
+    }
+
     private static int colours(BufferedImage img) {
         java.util.Set<Integer> c = new java.util.HashSet<>();
         for (int y = 0; y < img.getHeight(); y += 3) for (int x = 0; x < img.getWidth(); x += 3) c.add(img.getRGB(x, y));
