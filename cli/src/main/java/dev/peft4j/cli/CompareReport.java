@@ -74,7 +74,12 @@ final class CompareReport {
         s.add(0, 1);
         s.add(1, 0);
         c.addSeries(s);
-        lines("warm-up", "x", "y", c).createBufferedImage(60, 40);
+        ImageIO.setUseCache(false); // a file cache would register a shutdown hook (StreamCloser) on first use
+        try {
+            ImageIO.write(lines("warm-up", "x", "y", c).createBufferedImage(60, 40), "png", new ByteArrayOutputStream());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         bars("warm-up", "y", new DefaultCategoryDataset(), true).createBufferedImage(60, 40);
     }
 
@@ -378,6 +383,7 @@ final class CompareReport {
 
     private static void png(Path file, JFreeChart chart) throws IOException {
         BufferedImage img = chart.createBufferedImage(900, 500);
+        ImageIO.setUseCache(false);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         ImageIO.write(img, "png", bytes);
         AtomicFiles.write(file, bytes.toByteArray());
