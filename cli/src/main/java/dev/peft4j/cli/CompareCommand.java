@@ -34,7 +34,8 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Fine-tune several methods on the same model, data and seed and compare them side by side: a table, report.md, results.json and charts.",
-                "With no --model and --data: the demo's base model (pre-trained on first use, about a minute) and instruction dataset, in about 3 minutes on 2 cores."})
+                "With no --model and --data: the demo's base model (pre-trained on first use) and instruction dataset; about 5 minutes on 2 idle cores "
+                        + "(estimated; 12 minutes measured from a cold start under a load average of 10-22), see the README's \"Comparing methods\"."})
 final class CompareCommand implements Callable<Integer> {
     static final String BASE = "base";
 

@@ -305,7 +305,8 @@ final class CompareReport {
             if (m == null) continue;
             if (m.peakRssBytes() > 0) memory.addValue(m.peakRssBytes() / (1024.0 * 1024.0), "peak memory (MiB)", r.method());
         }
-        // the series in a fixed order (a dataset orders them by first appearance): training, inference, merged
+        // the methods in the table's order and the series in a fixed one (a dataset orders both by first appearance)
+        for (CompareResult.Row r : rows) if (r.ok() && r.measured() != null) speed.addValue((Number) null, "training", r.method());
         for (String series : new String[]{"training", "inference", "inference, merged"}) {
             for (CompareResult.Row r : rows) {
                 CompareResult.Measured m = r.measured();
