@@ -6,5 +6,6 @@ module dev.peft4j.cli {
     requires java.management;
     requires java.desktop;
     requires org.jfree.jfreechart;
-    opens dev.peft4j.cli to info.picocli;
+    // picocli sets the options; Jackson reads and writes compare's records (a worker's spec and row)
+    opens dev.peft4j.cli to info.picocli, com.fasterxml.jackson.databind;
 }

@@ -35,7 +35,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Fine-tune several methods on the same model, data and seed and compare them side by side: a table, report.md, results.json and charts.",
                 "With no --model and --data: the demo's base model (pre-trained on first use) and instruction dataset; about 5 minutes on 2 idle cores "
-                        + "(estimated; 12 minutes measured from a cold start under a load average of 10-22), see the README's \"Comparing methods\"."})
+                        + "(estimated; 11 minutes measured from a cold start under a load average of 10-15), see the README's \"Comparing methods\"."})
 final class CompareCommand implements Callable<Integer> {
     static final String BASE = "base";
 
@@ -83,7 +83,7 @@ final class CompareCommand implements Callable<Integer> {
             description = "Seed of the split, initialisation and data order; the same seed gives the same table, timings aside (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--lora-r", defaultValue = "16", paramLabel = "R", description = "LoRA rank, on every linear layer (default: ${DEFAULT-VALUE}).") int loraR;
     @Option(names = "--lora-alpha", defaultValue = "32", paramLabel = "A", description = "LoRA alpha (default: ${DEFAULT-VALUE}).") double loraAlpha;
-    @Option(names = "--adapter-len", defaultValue = "30", paramLabel = "N", description = "LLaMA-Adapter prompt vectors per layer (default: ${DEFAULT-VALUE}).") int adapterLen;
+    @Option(names = "--adapter-len", defaultValue = "10", paramLabel = "N", description = "LLaMA-Adapter prompt vectors per layer (default: ${DEFAULT-VALUE}).") int adapterLen;
     @Option(names = "--adapter-start-layer", paramLabel = "L",
             description = "LLaMA-Adapter's first adapted layer (default: 0 up to 8 layers, else the last 3/4 of them).") Integer adapterStartLayer;
     @Option(names = "--prefix-tokens", defaultValue = "30", paramLabel = "N", description = "Prefix tuning's virtual tokens (default: ${DEFAULT-VALUE}).") int prefixTokens;
@@ -299,7 +299,13 @@ final class CompareCommand implements Callable<Integer> {
             // this JVM's own flags: TornadoVM's, when it was started with them
             cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> !a.startsWith("-Xmx")).toList());
         }
-        cmd.addAll(List.of("-Xmx" + heap, "-Djava.awt.headless=true", "-cp", System.getProperty("java.class.path"), CompareWorker.class.getName(), specFile.toString()));
+        cmd.addAll(List.of("-Xmx" + heap, "-Djava.awt.headless=true"));
+        String modulePath = System.getProperty("jdk.module.path"), classPath = System.getProperty("java.class.path", "");
+        if (modulePath != null && !modulePath.isEmpty() && CompareWorker.class.getModule().isNamed()) { // started with -p ... -m dev.peft4j.cli/...
+            cmd.addAll(List.of("-p", modulePath, "-m", CompareWorker.class.getModule().getName() + "/" + CompareWorker.class.getName(), specFile.toString()));
+        } else {
+            cmd.addAll(List.of("-cp", classPath, CompareWorker.class.getName(), specFile.toString()));
+        }
         String label = String.format("[%d/%d %s]", index + 1, count, plan.method());
         if (!json) {
             w.printf("%s %s%n", label, plan.method().equals(BASE) ? "the base model, untouched"
@@ -338,6 +344,9 @@ final class CompareCommand implements Callable<Integer> {
                     w.flush();
                 }
             }
+        } catch (IOException e) {
+            // Ctrl-C: destroying the worker closes its stream under the reader
+            if (!interrupted) throw e;
         }
         int code = p.waitFor();
         current = null;
