@@ -60,7 +60,7 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "PATH", description = "Base model: GGUF, llama2.c .bin or Hugging Face directory (default: the demo's pre-trained model).") Path model;
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer (default: inside or beside the model).") Path tokenizer;
     @Option(names = "--data", paramLabel = "FILE", description = "Instruction dataset, Alpaca .json or Dolly .jsonl (default: the demo's generated instructions).") Path data;
-    @Option(names = "--methods", split = ",", paramLabel = "M[,M...]", defaultValue = "base,lora,llama-adapter,prefix,full",
+    @Option(names = "--methods", split = ",", paramLabel = "M", defaultValue = "base,lora,llama-adapter,prefix,full",
             description = {"Rows to compare, in order: base (the model untouched), full, lora, llama-adapter, prefix, or compositions such as "
                     + "lora+prefix (default: ${DEFAULT-VALUE})."}) List<String> methods;
     @Option(names = "--lr", paramLabel = "LR|M=LR[,M=LR...]",
