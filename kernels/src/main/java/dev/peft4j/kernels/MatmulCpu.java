@@ -251,10 +251,30 @@ public final class MatmulCpu {
         gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
     }
 
+    /**
+     * A product with a long sum and a small C (the classifier's input gradient: 256 x 288 over 32000
+     * logits) is split along k: blocks of {@link #K_SPLIT_BLOCK} fixed by position, each block's
+     * product into its own partial C, then the partials added in block order. Neither a row nor a
+     * column split can balance a C of 9 column panels over 2 threads, and both make every thread pack
+     * all of one operand. The choice depends on the shape only, so the sums are the same for any
+     * thread count.
+     */
+    private static final int K_SPLIT_BLOCK = 2048, K_SPLIT_MIN_K = 2 * K_SPLIT_BLOCK, K_SPLIT_MAX_C = 1 << 17;
+    /** Per calling thread: the partial Cs of a k-split product. */
+    private static final ThreadLocal<float[]> PARTIALS = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static boolean splitK(int m, int nn, int k) {
+        return k >= K_SPLIT_MIN_K && (long) m * nn <= K_SPLIT_MAX_C && k >= 8L * (m + nn);
+    }
+
     /** As above with C(i,j) = c[cOff + i*crs + j*ccs]. */
     private static void gemm(float[] c, int cOff, int crs, int ccs, boolean accumulate,
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
+        if (splitK(m, nn, k)) {
+            gemmSplitK(c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
+            return;
+        }
         int mBlocks = (m + MR - 1) / MR, nPanels = (nn + NR - 1) / NR;
         // Each thread packs all of B when threads split the rows, all of A when they split the columns:
         // split the longer side (so the larger operand is packed once overall), if it gives every thread work.
@@ -272,6 +292,33 @@ public final class MatmulCpu {
         // one range of blocks per thread, so each thread packs its operands once
         int blocks = splitRows ? mBlocks : nPanels, parts = Math.min(blocks, Threads.threads());
         run(parts, (long) m * nn * k, (p0, p1) -> task.run((int) ((long) blocks * p0 / parts), (int) ((long) blocks * p1 / parts)));
+    }
+
+    /** C (+)= A·B as the sum of fixed k blocks' products (see {@link #splitK}); the blocks in parallel, then their sum by rows. */
+    private static void gemmSplitK(float[] c, int cOff, int crs, int ccs, boolean accumulate,
+                                   float[] a, int aOff, int ars, int acs,
+                                   float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
+        int blocks = (k + K_SPLIT_BLOCK - 1) / K_SPLIT_BLOCK, size = m * nn;
+        float[] partials = PARTIALS.get();
+        if (partials.length < blocks * size) PARTIALS.set(partials = new float[blocks * size]);
+        float[] p = partials;
+        Threads.parallelFor(blocks, (from, to) -> {
+            float[] scratch = SCRATCH.get();
+            for (int blk = from; blk < to; blk++) {
+                int k0 = blk * K_SPLIT_BLOCK, kb = Math.min(K_SPLIT_BLOCK, k - k0);
+                gemmBlock(scratch, p, blk * size, nn, 1, false, a, aOff + k0 * acs, ars, acs, b, bOff + k0 * brs, brs, bcs, kb, 0, m, 0, nn);
+            }
+        });
+        Threads.parallelFor(m, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                for (int j = 0; j < nn; j++) {
+                    float sum = p[i * nn + j];
+                    for (int blk = 1; blk < blocks; blk++) sum += p[blk * size + i * nn + j];
+                    int o = cOff + i * crs + j * ccs;
+                    c[o] = accumulate ? c[o] + sum : sum;
+                }
+            }
+        });
     }
 
     /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */
@@ -333,6 +380,19 @@ public final class MatmulCpu {
      */
     private static void packA(float[] pa, int paOff, float[] a, int aOff, int ars, int acs,
                               int ic, int mc, int pc, int kc) {
+        if (ars == 1 && acs != 1) {
+            // A stored transposed (a gradient's dyᵀ): memory runs along i, so read each kk's mc values in one sweep
+            int whole = mc / MR * MR;
+            for (int kk = 0; kk < kc; kk++) {
+                int src = aOff + ic + (pc + kk) * acs, dst = paOff + kk * MR;
+                for (int ir = 0; ir < whole; ir += MR, dst += MR * kc)
+                    for (int r = 0; r < MR; r++) pa[dst + r] = a[src + ir + r];
+                if (whole < mc) {
+                    for (int r = 0; r < MR; r++) pa[dst + r] = whole + r < mc ? a[src + whole + r] : 0f;
+                }
+            }
+            return;
+        }
         for (int ir = 0; ir < mc; ir += MR) {
             int base = paOff + ir * kc, rows = Math.min(MR, mc - ir);
             int src = aOff + (ic + ir) * ars + pc * acs;

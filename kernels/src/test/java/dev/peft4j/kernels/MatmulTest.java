@@ -16,7 +16,8 @@ class MatmulTest {
     private static final int[] ROWS = {1, 2, 3, 7, 33};
     private static final int[] DIMS = {1, 3, 15, 16, 17, 33, 100, 288, 769};
     /** Shapes that cross the CPU kernel's cache blocks (KC 256, MC 96, NC 512) in every op. */
-    private static final int[][] BIG = {{300, 300, 530}, {600, 17, 33}, {97, 520, 7}};
+    /** Shapes across cache blocks; the last two have sums long enough (k >= 4096) that the packed GEMM splits them along k. */
+    private static final int[][] BIG = {{300, 300, 530}, {600, 17, 33}, {97, 520, 7}, {20, 37, 4500}, {4200, 13, 21}};
     private static final float SENTINEL = 12345f;
     private static final int PAD = 5;
 

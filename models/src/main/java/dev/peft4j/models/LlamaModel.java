@@ -8,7 +8,7 @@ import dev.peft4j.api.Pass;
 import dev.peft4j.kernels.AttentionCpu;
 import dev.peft4j.kernels.FrozenMatmulCpu;
 import dev.peft4j.kernels.Residual;
-import dev.peft4j.kernels.RmsNorm;
+import dev.peft4j.kernels.RmsNormCpu;
 import dev.peft4j.kernels.Rope;
 import dev.peft4j.kernels.SwiGluCpu;
 import dev.peft4j.kernels.Threads;
@@ -125,7 +125,6 @@ public final class LlamaModel {
         final float[] proj;         // [chunk][dim]    output of o_proj / down_proj
         final float[] gate;         // [chunk][hidden]
         final float[] up;           // [chunk][hidden]
-        final float[] att;          // [nHeads][chunk][prefix + maxSeq]
         final float[] logits;       // [vocab]         logits of the chunk's last token
         final int[] tokens;         // [chunk]
         final dev.peft4j.models.peft.LinearMaps maps; // the hooks' input and output maps (their buffers: only at sites that have them)
@@ -147,7 +146,6 @@ public final class LlamaModel {
             proj = new float[chunk * d];
             gate = new float[chunk * h];
             up = new float[chunk * h];
-            att = new float[c.nHeads() * chunk * S];
             logits = new float[c.vocabSize()];
             tokens = new int[chunk];
         }
@@ -224,7 +222,7 @@ public final class LlamaModel {
         FrozenMatmulCpu.embedding(s.x, w.tokenEmbedding, s.tokens, n);
         for (int l = 0; l < c.nLayers(); l++) {
             float[] kc = s.keyCache[l], vc = s.valueCache[l];
-            RmsNorm.forward(s.xb, s.x, w.attnNorm[l], null, d, eps, 0, n);
+            RmsNormCpu.forward(s.xb, s.x, w.attnNorm[l], null, d, eps, 0, n);
             LinearSite[] site = sites[l];
             linear(s, site[Kind.Q.ordinal()], s.q, s.xb, w.wq[l], n, d, d);
             linear(s, site[Kind.K.ordinal()], s.k, s.xb, w.wk[l], n, d, kv);
@@ -235,12 +233,12 @@ public final class LlamaModel {
             // rows of the cache from pos: the same rotation, viewed from the cache's start
             ropeCacheRows(kc, P + pos, n, S);
             Threads.parallelFor(H * n, (from, to) ->
-                    AttentionCpu.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, P + pos, S, S, from, to));
+                    AttentionCpu.forward(s.attOut, null, s.q, kc, vc, H, c.nKvHeads(), hd, n, P + pos, S, from, to));
             for (GatedAttentionHook g : hooks.gated(l)) g.forward(s.q, s.attOut, n, Pass.INFERENCE);
             linear(s, site[Kind.O.ordinal()], s.proj, s.attOut, w.wo[l], n, d, d);
             Residual.forward(s.x, s.proj, 0, n * d);
 
-            RmsNorm.forward(s.xb, s.x, w.ffnNorm[l], null, d, eps, 0, n);
+            RmsNormCpu.forward(s.xb, s.x, w.ffnNorm[l], null, d, eps, 0, n);
             linear(s, site[Kind.GATE.ordinal()], s.gate, s.xb, w.wGate[l], n, d, hid);
             linear(s, site[Kind.UP.ordinal()], s.up, s.xb, w.wUp[l], n, d, hid);
             SwiGluCpu.forward(s.gate, 0, s.gate, 0, s.up, 0, 0, n * hid);
@@ -248,10 +246,10 @@ public final class LlamaModel {
             Residual.forward(s.x, s.proj, 0, n * d);
         }
         if (allLogits != null) {
-            RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, 0, n);
+            RmsNormCpu.forward(s.xb, s.x, w.finalNorm, null, d, eps, 0, n);
             linear(s, LM_HEAD, allLogits, s.xb, w.classifier, n, d, c.vocabSize());
         } else {
-            RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, n - 1, n);
+            RmsNormCpu.forward(s.xb, s.x, w.finalNorm, null, d, eps, n - 1, n);
             System.arraycopy(s.xb, (n - 1) * d, s.lastNormed, 0, d);
             linear(s, LM_HEAD, s.logits, s.lastNormed, w.classifier, 1, d, c.vocabSize());
         }

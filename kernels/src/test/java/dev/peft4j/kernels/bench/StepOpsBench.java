@@ -23,7 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The training step's other hot ops at the stories15M shape, batch 8 x 256, as the trainer calls them
  * (split over {@link Threads}): cross-entropy over one chunk of 256 rows of 32000 logits (forward and
- * gradient), and causal attention forward and backward of one layer (6 heads of 48). Run like
+ * gradient), and causal attention forward and backward of one layer (6 heads of 48; the CPU form tiled as flash attention,
+ * its backward from the saved output and log-sum-exp, the plain form through the saved probabilities). Run like
  * {@link MatmulBench}, against the plain kernels: {@code java ... org.openjdk.jmh.Main StepOpsBench -f 1 -wi 2 -i 3}.
  */
 @State(Scope.Benchmark)
@@ -42,7 +43,7 @@ public class StepOpsBench {
 
     private float[] logits, logitsCopy, losses, weights;
     private int[] targets;
-    private float[] q, k, v, out, att, dOut, dq, dk, dv, dScores;
+    private float[] q, k, v, out, att, lse, dOut, dq, dk, dv, dScores;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -65,6 +66,7 @@ public class StepOpsBench {
         dv = new float[n * d];
         att = new float[batch * HEADS * seq * seq];
         dScores = new float[att.length];
+        lse = new float[batch * HEADS * seq];
         attentionForward();
     }
 
@@ -83,7 +85,7 @@ public class StepOpsBench {
     public float attentionForward() {
         boolean cpu = impl.equals("cpu");
         Threads.parallelFor(batch * HEADS * seq, (from, to) -> {
-            if (cpu) AttentionCpu.forward(out, q, k, v, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to);
+            if (cpu) AttentionCpu.forward(out, lse, q, k, v, HEADS, HEADS, HD, seq, 0, seq, from, to);
             else Attention.forward(out, q, k, v, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to);
         });
         return out[0];
@@ -91,15 +93,15 @@ public class StepOpsBench {
 
     @Benchmark
     public float attentionBackward() {
-        boolean cpu = impl.equals("cpu");
-        Threads.parallelFor(batch * HEADS * seq, (from, to) -> {
-            if (cpu) AttentionCpu.backwardQuery(dq, dScores, dOut, k, v, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to);
-            else Attention.backwardQuery(dq, dScores, dOut, k, v, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to);
-        });
-        Threads.parallelFor(batch * HEADS, (from, to) -> {
-            if (cpu) AttentionCpu.backwardKeyValue(dk, dv, dScores, dOut, q, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to);
-            else Attention.backwardKeyValue(dk, dv, dScores, dOut, q, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to);
-        });
+        if (impl.equals("cpu")) {
+            Threads.parallelFor(batch * HEADS, (from, to) ->
+                    AttentionCpu.backward(dq, dk, dv, dOut, q, k, v, out, lse, HEADS, HEADS, HD, seq, 0, seq, from, to));
+            return dk[0];
+        }
+        Threads.parallelFor(batch * HEADS * seq, (from, to) ->
+                Attention.backwardQuery(dq, dScores, dOut, k, v, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to));
+        Threads.parallelFor(batch * HEADS, (from, to) ->
+                Attention.backwardKeyValue(dk, dv, dScores, dOut, q, att, HEADS, HEADS, HD, seq, 0, seq, seq, from, to));
         return dk[0];
     }
 

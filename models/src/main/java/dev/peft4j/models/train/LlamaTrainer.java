@@ -12,8 +12,9 @@ import dev.peft4j.kernels.Embedding;
 import dev.peft4j.kernels.FrozenMatmulCpu;
 import dev.peft4j.kernels.MatmulCpu;
 import dev.peft4j.kernels.Residual;
-import dev.peft4j.kernels.RmsNorm;
 import dev.peft4j.kernels.Rope;
+import dev.peft4j.kernels.RmsNormCpu;
+import dev.peft4j.kernels.RopeCpu;
 import dev.peft4j.kernels.SwiGluCpu;
 import dev.peft4j.kernels.Threads;
 import dev.peft4j.kernels.WeightMatrix;
@@ -30,9 +31,13 @@ import java.util.Set;
  * Forward and backward of a LLaMA model over a batch of B x T tokens, for training and for the
  * loss of evaluation (the same code path).
  *
- * <p>Every activation buffer is named and sized once, here. With {@code recompute} only each
- * layer's input is kept and the layer's other activations are recomputed during backward (one
- * layer's worth of buffers instead of L). Gradients accumulate ({@code +=}) into the
+ * <p>Every activation buffer is named and sized once, here. A layer keeps for its backward only what
+ * costs a matmul to recompute: its input, q, k, v, the attention output and its log-sum-exp per row
+ * (attention is tiled as flash attention: no [T][T] probabilities are kept), the residual stream
+ * after attention, and the SwiGLU's gate and up. The normed inputs of the linears and silu(gate)·up
+ * are recomputed in backward into shared scratch, from the saved rstd, only where a hook or a
+ * trainable weight reads them. With {@code recompute} only each layer's input is kept and the layer's
+ * other activations are recomputed during backward (one layer's worth of buffers instead of L). Gradients accumulate ({@code +=}) into the
  * {@link Parameter}s of the trainable base tensors; frozen weights cost no weight-gradient work.
  */
 public final class LlamaTrainer {
@@ -68,6 +73,11 @@ public final class LlamaTrainer {
     private final float[] headIn;       // [LOGIT_CHUNK_ROWS][dim]  a chunk's final-normed rows, for LM_HEAD hooks
     private final float[] dHeadIn;      // [LOGIT_CHUNK_ROWS][dim]  their gradient
 
+    // ---- forward scratch (shared by all layers; recomputed in backward where read) ----
+    private final float[] xb;           // [N][dim]    a normed block input (attention's, then the feed-forward's)
+    private final float[] act;          // [N][hidden] silu(gate) * up
+    private final float[] proj;         // [N][dim]    o_proj / down_proj output
+
     // ---- gradient scratch (shared by all layers) ----
     private final float[] dx;           // [N][dim]   gradient of the residual stream
     private final float[] dxb;          // [N][dim]   gradient of a normed block input
@@ -77,7 +87,6 @@ public final class LlamaTrainer {
     private final float[] dv;           // [B][P+T][kvDim]
     private final float[] dkLin;        // [N][kvDim]  gradient of the k projection's output (dk itself when P = 0)
     private final float[] dvLin;        // [N][kvDim]
-    private final float[] dScores;      // [B][H][T][P+T]
     private final float[] dAct;         // [N][hidden]
     private final float[] dGate;        // [N][hidden]
     private final float[] dUp;          // [N][hidden]
@@ -90,40 +99,45 @@ public final class LlamaTrainer {
     /** The activations of one layer's forward, kept for its backward. */
     private static final class LayerActs {
         final float[] rstdAttn;   // [N]
-        final float[] xbAttn;     // [N][dim]
         final float[] q;          // [N][dim]    after RoPE
         final float[] kLin;       // [N][kvDim]  k projection, after RoPE
         final float[] vLin;       // [N][kvDim]  v projection
         final float[] k;          // [B][P+T][kvDim]  prefix rows, then kLin (kLin itself when P = 0)
         final float[] v;          // [B][P+T][kvDim]
-        final float[] att;        // [B][H][T][P+T] attention probabilities
-        final float[] attOut;     // [N][dim]
+        final float[] lse;        // [B][H][T]   log-sum-exp of each attention row's scores
+        final float[] attOut;     // [N][dim]    o_proj's input: attention output (+ gated hooks' additions)
+        float[] attCore;          // [N][dim]    the attention output alone (attOut itself unless gated hooks add to it)
         final float[] xMid;       // [N][dim]    residual stream after attention
         final float[] rstdFfn;    // [N]
-        final float[] xbFfn;      // [N][dim]
         final float[] gate;       // [N][hidden] before SiLU
         final float[] up;         // [N][hidden]
-        final float[] act;        // [N][hidden] silu(gate) * up
-        final float[] proj;       // [N][dim]    o_proj / down_proj output
 
         LayerActs(LlamaConfig c, int B, int T, int P) {
             int N = B * T, d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
             rstdAttn = new float[N];
-            xbAttn = new float[N * d];
             q = new float[N * d];
             kLin = new float[N * kv];
             vLin = new float[N * kv];
             k = P == 0 ? kLin : new float[B * (P + T) * kv];
             v = P == 0 ? vLin : new float[B * (P + T) * kv];
-            att = new float[B * c.nHeads() * T * (P + T)];
+            lse = new float[B * c.nHeads() * T];
             attOut = new float[N * d];
+            attCore = attOut;
             xMid = new float[N * d];
             rstdFfn = new float[N];
-            xbFfn = new float[N * d];
             gate = new float[N * h];
             up = new float[N * h];
-            act = new float[N * h];
-            proj = new float[N * d];
+        }
+
+        /** The buffer for the attention output alone: a separate one once gated hooks add to attOut. */
+        float[] attCore(boolean gated) {
+            if (gated && attCore == attOut) attCore = new float[attOut.length];
+            return gated ? attCore : attOut;
+        }
+
+        long floats() {
+            return rstdAttn.length + q.length + kLin.length + vLin.length + (k == kLin ? 0 : k.length + v.length) + lse.length
+                    + attOut.length + (attCore == attOut ? 0 : attCore.length) + xMid.length + rstdFfn.length + gate.length + up.length;
         }
     }
 
@@ -191,6 +205,9 @@ public final class LlamaTrainer {
         headIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
         dHeadIn = new float[Math.min(LOGIT_CHUNK_ROWS, N) * d];
 
+        xb = new float[N * d];
+        act = new float[N * h];
+        proj = new float[N * d];
         dx = new float[N * d];
         dxb = new float[N * d];
         dAttOut = new float[N * d];
@@ -199,7 +216,6 @@ public final class LlamaTrainer {
         dv = new float[B * kvRows * kv];
         dkLin = P == 0 ? dk : new float[N * kv];
         dvLin = P == 0 ? dv : new float[N * kv];
-        dScores = new float[B * c.nHeads() * T * kvRows];
         dAct = new float[N * h];
         dGate = new float[N * h];
         dUp = new float[N * h];
@@ -273,13 +289,10 @@ public final class LlamaTrainer {
     public long activationBytes() {
         long floats = 0;
         for (float[] a : xIn) floats += a.length;
-        for (LayerActs a : acts) {
-            floats += a.rstdAttn.length + a.xbAttn.length + a.q.length + a.kLin.length + a.vLin.length + (P == 0 ? 0 : a.k.length + a.v.length)
-                    + a.att.length + a.attOut.length
-                    + a.xMid.length + a.rstdFfn.length + a.xbFfn.length + a.gate.length + a.up.length + a.act.length + a.proj.length;
-        }
-        floats += xOut.length + rstdFinal.length + xbFinal.length + logits.length + losses.length + dx.length + dxb.length
-                + dAttOut.length + dq.length + dk.length + dv.length + (P == 0 ? 0 : dkLin.length + dvLin.length) + dScores.length + dAct.length + dGate.length + dUp.length;
+        for (LayerActs a : acts) floats += a.floats();
+        floats += xOut.length + rstdFinal.length + xbFinal.length + logits.length + losses.length + xb.length + act.length + proj.length
+                + dx.length + dxb.length + dAttOut.length + dq.length + dk.length + dv.length + (P == 0 ? 0 : dkLin.length + dvLin.length)
+                + dAct.length + dGate.length + dUp.length;
         return floats * 4;
     }
 
@@ -355,7 +368,7 @@ public final class LlamaTrainer {
             layerForward(l, l + 1 < c.nLayers() ? xIn[l + 1] : xOut);
         }
         int d = c.dim();
-        Threads.parallelFor(N, (from, to) -> RmsNorm.forward(xbFinal, xOut, w.finalNorm, rstdFinal, d, c.normEps(), from, to));
+        Threads.parallelFor(N, (from, to) -> RmsNormCpu.forward(xbFinal, xOut, w.finalNorm, rstdFinal, d, c.normEps(), from, to));
     }
 
     private LayerActs acts(int l) {
@@ -370,31 +383,54 @@ public final class LlamaTrainer {
         float[] x = xIn[l];
 
         // attention
-        Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbAttn, x, w.attnNorm[l], a.rstdAttn, d, eps, from, to));
+        Threads.parallelFor(N, (from, to) -> RmsNormCpu.forward(xb, x, w.attnNorm[l], a.rstdAttn, d, eps, from, to));
         LinearSite[] site = sites[l];
-        linear(site[Kind.Q.ordinal()], a.q, a.xbAttn, w.wq[l], d, d);
-        linear(site[Kind.K.ordinal()], a.kLin, a.xbAttn, w.wk[l], d, kv);
-        linear(site[Kind.V.ordinal()], a.vLin, a.xbAttn, w.wv[l], d, kv);
-        Threads.parallelFor(N, (from, to) -> {
-            Rope.forward(a.q, ropeCos, ropeSin, H, hd, P, T, from, to);
-            Rope.forward(a.kLin, ropeCos, ropeSin, c.nKvHeads(), hd, P, T, from, to);
-        });
+        linear(site[Kind.Q.ordinal()], a.q, xb, w.wq[l], d, d);
+        linear(site[Kind.K.ordinal()], a.kLin, xb, w.wk[l], d, kv);
+        linear(site[Kind.V.ordinal()], a.vLin, xb, w.wv[l], d, kv);
+        Threads.parallelFor(N, (from, to) -> RopeCpu.forward(a.q, H, a.kLin, c.nKvHeads(), ropeCos, ropeSin, hd, P, T, from, to));
         if (P > 0) withPrefixRows(l, a);
+        List<GatedAttentionHook> gated = hooks.gated(l);
+        float[] core = a.attCore(!gated.isEmpty());
         Threads.parallelFor(B * H * T, (from, to) ->
-                AttentionCpu.forward(a.attOut, a.q, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
-        for (GatedAttentionHook g : hooks.gated(l)) g.forward(a.q, a.attOut, N, pass);
-        linear(site[Kind.O.ordinal()], a.proj, a.attOut, w.wo[l], d, d);
-        System.arraycopy(x, 0, a.xMid, 0, N * d);
-        Residual.forward(a.xMid, a.proj, 0, N * d);
+                AttentionCpu.forward(core, a.lse, a.q, a.k, a.v, H, c.nKvHeads(), hd, T, P, kvRows, from, to));
+        if (!gated.isEmpty()) {
+            System.arraycopy(core, 0, a.attOut, 0, N * d);
+            for (GatedAttentionHook g : gated) g.forward(a.q, a.attOut, N, pass);
+        }
+        linear(site[Kind.O.ordinal()], proj, a.attOut, w.wo[l], d, d);
 
-        // feed-forward
-        Threads.parallelFor(N, (from, to) -> RmsNorm.forward(a.xbFfn, a.xMid, w.ffnNorm[l], a.rstdFfn, d, eps, from, to));
-        linear(site[Kind.GATE.ordinal()], a.gate, a.xbFfn, w.wGate[l], d, h);
-        linear(site[Kind.UP.ordinal()], a.up, a.xbFfn, w.wUp[l], d, h);
-        Threads.parallelFor(N * h, (from, to) -> SwiGluCpu.forward(a.act, 0, a.gate, 0, a.up, 0, from, to));
-        linear(site[Kind.DOWN.ordinal()], a.proj, a.act, w.wDown[l], h, d);
-        System.arraycopy(a.xMid, 0, out, 0, N * d);
-        Residual.forward(out, a.proj, 0, N * d);
+        // feed-forward, its norm fused with the residual add before it
+        Threads.parallelFor(N, (from, to) -> RmsNormCpu.addForward(a.xMid, x, proj, xb, w.ffnNorm[l], a.rstdFfn, d, eps, from, to));
+        linear(site[Kind.GATE.ordinal()], a.gate, xb, w.wGate[l], d, h);
+        linear(site[Kind.UP.ordinal()], a.up, xb, w.wUp[l], d, h);
+        swiGlu(a);
+        linear(site[Kind.DOWN.ordinal()], proj, act, w.wDown[l], h, d);
+        residual(out, a.xMid, proj);
+    }
+
+    /** act [N][hidden] = silu(gate) * up. */
+    private void swiGlu(LayerActs a) {
+        Threads.parallelFor(N * c.hiddenDim(), (from, to) -> SwiGluCpu.forward(act, 0, a.gate, 0, a.up, 0, from, to));
+    }
+
+    /** out = x + delta, [N][dim]. */
+    private void residual(float[] out, float[] x, float[] delta) {
+        Threads.parallelFor(N * c.dim(), (from, to) -> {
+            System.arraycopy(x, from, out, from, to - from);
+            Residual.forward(out, delta, from, to);
+        });
+    }
+
+    /** xb = the normed input x·rstd·w of a block again (the forward's exact values, from its saved rstd). */
+    private void renorm(float[] x, float[] weight, float[] rstd) {
+        int d = c.dim();
+        Threads.parallelFor(N, (from, to) -> RmsNormCpu.apply(xb, x, weight, rstd, d, from, to));
+    }
+
+    /** Whether a linear's backward reads its input: a hook or an input map sits at the site, or its weight trains. */
+    private boolean readsInput(LinearSite site, float[] gW) {
+        return gW != null || hooks.hasLinear(site) || !hooks.inputMaps(site).isEmpty();
     }
 
     /**
@@ -430,9 +466,9 @@ public final class LlamaTrainer {
             }
         }
         if (grad) {
-            Threads.parallelFor(N, (from, to) -> RmsNorm.backwardInput(dx, dxb, xOut, w.finalNorm, rstdFinal, d, from, to));
+            Threads.parallelFor(N, (from, to) -> RmsNormCpu.backwardInput(dx, dxb, xOut, w.finalNorm, rstdFinal, d, from, to));
             if (gFinalNorm != null) {
-                Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gFinalNorm, dxb, xOut, rstdFinal, N, d, from, to));
+                Threads.parallelFor(d, (from, to) -> RmsNormCpu.backwardWeight(gFinalNorm, dxb, xOut, rstdFinal, N, d, from, to));
             }
         }
         double sum = 0;
@@ -531,18 +567,21 @@ public final class LlamaTrainer {
 
         // feed-forward: out = xMid + (silu(gate) * up) · Wdownᵀ
         LinearSite[] site = sites[l];
+        LinearSite sDown = site[Kind.DOWN.ordinal()], sGate = site[Kind.GATE.ordinal()], sUp = site[Kind.UP.ordinal()];
+        if (readsInput(sDown, gWDown[l])) swiGlu(a);
         Arrays.fill(dAct, 0f);
-        linearBackward(site[Kind.DOWN.ordinal()], dAct, a.act, dx, w.wDown[l], gWDown[l], h, d);
+        linearBackward(sDown, dAct, act, dx, w.wDown[l], gWDown[l], h, d);
         Arrays.fill(dGate, 0f);
         Arrays.fill(dUp, 0f);
         Threads.parallelFor(N * h, (from, to) -> SwiGluCpu.backward(dGate, dUp, dAct, a.gate, 0, a.up, 0, from, to));
+        if (readsInput(sGate, gWGate[l]) || readsInput(sUp, gWUp[l])) renorm(a.xMid, w.ffnNorm[l], a.rstdFfn);
         Arrays.fill(dxb, 0f);
-        linearBackward(site[Kind.GATE.ordinal()], dxb, a.xbFfn, dGate, w.wGate[l], gWGate[l], d, h);
-        linearBackward(site[Kind.UP.ordinal()], dxb, a.xbFfn, dUp, w.wUp[l], gWUp[l], d, h);
+        linearBackward(sGate, dxb, xb, dGate, w.wGate[l], gWGate[l], d, h);
+        linearBackward(sUp, dxb, xb, dUp, w.wUp[l], gWUp[l], d, h);
         if (gFfnNorm[l] != null) {
-            Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gFfnNorm[l], dxb, a.xMid, a.rstdFfn, N, d, from, to));
+            Threads.parallelFor(d, (from, to) -> RmsNormCpu.backwardWeight(gFfnNorm[l], dxb, a.xMid, a.rstdFfn, N, d, from, to));
         }
-        Threads.parallelFor(N, (from, to) -> RmsNorm.backwardInput(dx, dxb, a.xMid, w.ffnNorm[l], a.rstdFfn, d, from, to));
+        Threads.parallelFor(N, (from, to) -> RmsNormCpu.backwardInput(dx, dxb, a.xMid, w.ffnNorm[l], a.rstdFfn, d, from, to));
 
         // attention: xMid = x + attention(rope(q), rope(k), v) · Woᵀ
         Arrays.fill(dAttOut, 0f);
@@ -550,23 +589,22 @@ public final class LlamaTrainer {
         Arrays.fill(dq, 0f);
         Arrays.fill(dk, 0f);
         Arrays.fill(dv, 0f);
-        Threads.parallelFor(B * H * T, (from, to) ->
-                AttentionCpu.backwardQuery(dq, dScores, dAttOut, a.k, a.v, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
+        List<GatedAttentionHook> gated = hooks.gated(l);
+        float[] core = gated.isEmpty() ? a.attOut : a.attCore;
         Threads.parallelFor(B * c.nKvHeads(), (from, to) ->
-                AttentionCpu.backwardKeyValue(dk, dv, dScores, dAttOut, a.q, a.att, H, c.nKvHeads(), hd, T, P, kvRows, kvRows, from, to));
-        for (GatedAttentionHook g : hooks.gated(l)) g.backward(a.q, dAttOut, dq, N);
+                AttentionCpu.backward(dq, dk, dv, dAttOut, a.q, a.k, a.v, core, a.lse, H, c.nKvHeads(), hd, T, P, kvRows, from, to));
+        for (GatedAttentionHook g : gated) g.backward(a.q, dAttOut, dq, N);
         if (P > 0) prefixRowsBackward(l);
-        Threads.parallelFor(N, (from, to) -> {
-            Rope.backward(dq, ropeCos, ropeSin, H, hd, P, T, from, to);
-            Rope.backward(dkLin, ropeCos, ropeSin, c.nKvHeads(), hd, P, T, from, to);
-        });
+        Threads.parallelFor(N, (from, to) -> RopeCpu.backward(dq, H, dkLin, c.nKvHeads(), ropeCos, ropeSin, hd, P, T, from, to));
+        LinearSite sQ = site[Kind.Q.ordinal()], sK = site[Kind.K.ordinal()], sV = site[Kind.V.ordinal()];
+        if (readsInput(sQ, gWq[l]) || readsInput(sK, gWk[l]) || readsInput(sV, gWv[l])) renorm(x, w.attnNorm[l], a.rstdAttn);
         Arrays.fill(dxb, 0f);
-        linearBackward(site[Kind.Q.ordinal()], dxb, a.xbAttn, dq, w.wq[l], gWq[l], d, d);
-        linearBackward(site[Kind.K.ordinal()], dxb, a.xbAttn, dkLin, w.wk[l], gWk[l], d, kv);
-        linearBackward(site[Kind.V.ordinal()], dxb, a.xbAttn, dvLin, w.wv[l], gWv[l], d, kv);
+        linearBackward(sQ, dxb, xb, dq, w.wq[l], gWq[l], d, d);
+        linearBackward(sK, dxb, xb, dkLin, w.wk[l], gWk[l], d, kv);
+        linearBackward(sV, dxb, xb, dvLin, w.wv[l], gWv[l], d, kv);
         if (gAttnNorm[l] != null) {
-            Threads.parallelFor(d, (from, to) -> RmsNorm.backwardWeight(gAttnNorm[l], dxb, x, a.rstdAttn, N, d, from, to));
+            Threads.parallelFor(d, (from, to) -> RmsNormCpu.backwardWeight(gAttnNorm[l], dxb, x, a.rstdAttn, N, d, from, to));
         }
-        Threads.parallelFor(N, (from, to) -> RmsNorm.backwardInput(dx, dxb, x, w.attnNorm[l], a.rstdAttn, d, from, to));
+        Threads.parallelFor(N, (from, to) -> RmsNormCpu.backwardInput(dx, dxb, x, w.attnNorm[l], a.rstdAttn, d, from, to));
     }
 }
