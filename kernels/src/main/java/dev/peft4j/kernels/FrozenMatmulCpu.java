@@ -24,11 +24,11 @@ import jdk.incubator.vector.VectorSpecies;
  *       values at a time (BF16: a shift; F16: its bits moved and rescaled by 2¹¹²; Q8_0 and Q4_0:
  *       int8 or nibbles widened and scaled), and dotted with x. Split over rows of W, so the
  *       compressed bytes stream from memory once: memory-bound, as a matvec is.
- *   <li><b>Many rows</b> (training, prompts): a tile of W rows is decoded into a small per-thread
- *       float panel, which {@link MatmulCpu}'s GEMM then reads for all n rows of x; the decode is
- *       paid once per call and amortised over n. The forward splits tiles of output rows over
- *       threads; the input gradient splits column blocks of dx, each summing the tiles of W in
- *       order, so every element is written by one thread and summed in a fixed order.
+ *   <li><b>Many rows</b> (training, prompts): {@link MatmulCpu}'s packed GEMM, the float32 path's
+ *       own loop nest, with W decoded straight into its packed B panels (a K×N block sized for L2)
+ *       where the float32 path copies them from the array: same blocking, same packing of x, same
+ *       thread split and summation order, plus one decode per element of W per thread that packs it
+ *       (amortised over the n rows of x that each panel serves).
  * </ul>
  *
  * <p>Q4_K and Q6_K are decoded block by block on the scalar path ({@link #decode}) and take the
@@ -48,14 +48,10 @@ public final class FrozenMatmulCpu {
 
     /** The forward takes the register path up to this many rows of x. */
     private static final int DOT_MAX_ROWS = 4;
-    /** Output rows of W decoded at once by the forward's panels (a multiple of MatmulCpu's column tile). */
-    private static final int FORWARD_TILE = 128;
-    /** The input gradient's panels: TILE rows of W by BLOCK columns (a multiple of every block size). */
-    private static final int BACKWARD_TILE = 256, BACKWARD_BLOCK = 256;
     private static final long PARALLEL_MIN_MACS = 1 << 15;
 
-    /** Per-thread float scratch: [0] a panel of decoded W, [1] a tile of y or dy, [2] a block of dx. */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0], new float[0]});
+    /** Per-thread float scratch: [0] a row (or part of one) of decoded W. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0]});
 
     private FrozenMatmulCpu() {}
 
@@ -66,6 +62,8 @@ public final class FrozenMatmulCpu {
             MatmulCpu.forward(y, yOff, x, xOff, w.f32(), 0, n, in, out);
         } else if (n <= 0 || out <= 0) {
             return;
+        } else if (in <= 0) {
+            java.util.Arrays.fill(y, yOff, yOff + n * out, 0f);
         } else if (n <= DOT_MAX_ROWS) {
             run(out, (long) n * in * out, (from, to) -> {
                 float[] row = rowScratch(w);
@@ -73,17 +71,9 @@ public final class FrozenMatmulCpu {
                     for (int i = 0; i < n; i++) y[yOff + i * out + o] = dot(w, o, x, xOff + i * in, row);
             });
         } else {
-            int tiles = (out + FORWARD_TILE - 1) / FORWARD_TILE;
-            run(tiles, (long) n * in * out, (from, to) -> {
-                float[][] s = SCRATCH.get();
-                float[] panel = grow(s, 0, FORWARD_TILE * in), yT = grow(s, 1, n * FORWARD_TILE);
-                for (int t = from; t < to; t++) {
-                    int o0 = t * FORWARD_TILE, rows = Math.min(FORWARD_TILE, out - o0);
-                    decode(w, o0, o0 + rows, 0, in, panel, 0, in);
-                    MatmulCpu.forward(yT, 0, x, xOff, panel, 0, n, in, rows); // yT [n][rows]
-                    for (int i = 0; i < n; i++) System.arraycopy(yT, i * rows, y, yOff + i * out + o0, rows);
-                }
-            });
+            // y = x·Wᵀ: the GEMM's B(p, j) = W[j][p], its K blocks on W's blocks of values
+            MatmulCpu.gemm(y, yOff, out, false, x, xOff, in, 1, (pb, pc, kc, jc, nc) -> packRows(w, pb, pc, kc, jc, nc),
+                    w.type().blockSize(), n, out, in);
         }
     }
 
@@ -95,23 +85,48 @@ public final class FrozenMatmulCpu {
             return;
         }
         if (n <= 0 || in <= 0 || out <= 0) return;
-        int blocks = (in + BACKWARD_BLOCK - 1) / BACKWARD_BLOCK;
-        run(blocks, (long) n * in * out, (from, to) -> {
-            float[][] s = SCRATCH.get();
-            float[] panel = grow(s, 0, BACKWARD_TILE * BACKWARD_BLOCK), dyT = grow(s, 1, n * BACKWARD_TILE),
-                    dxT = grow(s, 2, n * BACKWARD_BLOCK);
-            for (int b = from; b < to; b++) {
-                int k0 = b * BACKWARD_BLOCK, cols = Math.min(BACKWARD_BLOCK, in - k0);
-                for (int i = 0; i < n; i++) System.arraycopy(dx, dxOff + i * in + k0, dxT, i * cols, cols); // dxT [n][cols]
-                for (int o0 = 0; o0 < out; o0 += BACKWARD_TILE) {
-                    int rows = Math.min(BACKWARD_TILE, out - o0);
-                    decode(w, o0, o0 + rows, k0, k0 + cols, panel, 0, cols); // panel [rows][cols]
-                    for (int i = 0; i < n; i++) System.arraycopy(dy, dyOff + i * out + o0, dyT, i * rows, rows); // dyT [n][rows]
-                    MatmulCpu.backwardInput(dxT, 0, dyT, 0, panel, 0, n, cols, rows);
+        // dx += dy·W: the GEMM's B(p, j) = W[p][j]
+        MatmulCpu.gemm(dx, dxOff, in, true, dy, dyOff, out, 1, (pb, pc, kc, jc, nc) -> packColumns(w, pb, pc, kc, jc, nc), 1, n, in, out);
+    }
+
+    /**
+     * The GEMM's block B(pc..pc+kc, jc..jc+nc) for B = Wᵀ (B(p, j) = W[j][p]): rows jc.. of W, columns
+     * pc.., decoded a row at a time (from the block that holds column pc) and laid into the panels.
+     */
+    private static void packRows(WeightMatrix w, float[] pb, int pc, int kc, int jc, int nc) {
+        int nr = MatmulCpu.panelWidth(), bs = w.type().blockSize();
+        int p0 = pc / bs * bs, p1 = Math.min(w.cols(), (pc + kc + bs - 1) / bs * bs), skip = pc - p0;
+        float[] row = grow(SCRATCH.get(), 0, p1 - p0);
+        for (int jr = 0; jr < nc; jr += nr) {
+            int base = jr * kc, cols = Math.min(nr, nc - jr);
+            for (int j = 0; j < nr; j++) {
+                int dst = base + j;
+                if (j < cols) {
+                    decode(w, jc + jr + j, jc + jr + j + 1, p0, p1, row, 0, p1 - p0);
+                    for (int kk = 0; kk < kc; kk++) pb[dst + kk * nr] = row[skip + kk];
+                } else {
+                    for (int kk = 0; kk < kc; kk++) pb[dst + kk * nr] = 0f;
                 }
-                for (int i = 0; i < n; i++) System.arraycopy(dxT, i * cols, dx, dxOff + i * in + k0, cols);
             }
-        });
+        }
+    }
+
+    /**
+     * The GEMM's block B(pc..pc+kc, jc..jc+nc) for B = W (B(p, j) = W[p][j]): rows pc.. of W, each
+     * decoded over columns jc.. (from the block that holds column jc) and cut into the panels.
+     */
+    private static void packColumns(WeightMatrix w, float[] pb, int pc, int kc, int jc, int nc) {
+        int nr = MatmulCpu.panelWidth(), bs = w.type().blockSize();
+        int c0 = jc / bs * bs, c1 = Math.min(w.cols(), (jc + nc + bs - 1) / bs * bs), skip = jc - c0;
+        float[] row = grow(SCRATCH.get(), 0, c1 - c0);
+        for (int kk = 0; kk < kc; kk++) {
+            decode(w, pc + kk, pc + kk + 1, c0, c1, row, 0, c1 - c0);
+            for (int jr = 0; jr < nc; jr += nr) {
+                int dst = jr * kc + kk * nr, cols = Math.min(nr, nc - jr);
+                System.arraycopy(row, skip + jr, pb, dst, cols);
+                if (cols < nr) java.util.Arrays.fill(pb, dst + cols, dst + nr, 0f);
+            }
+        }
     }
 
     /** out [n][dim] = rows tokens[i] of the table W [vocab][dim], decoded. */
