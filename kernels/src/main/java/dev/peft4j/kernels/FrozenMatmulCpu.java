@@ -173,37 +173,61 @@ public final class FrozenMatmulCpu {
             for (; k < in; k++) s += row[k] * x[xOff + k];
             return s;
         }
-        GgmlType t = w.type();
         MemorySegment seg = w.data();
         long base = o * w.rowBytes();
+        // one small method per type: each is compiled with its own inlining budget, so the vector
+        // helpers inline (a vector returned from a call that is not inlined is boxed: many times slower)
+        return switch (w.type()) {
+            case BF16 -> dotBf16(seg, base, x, xOff, in);
+            case F16 -> dotF16(seg, base, x, xOff, in);
+            case Q8_0 -> dotQ8(seg, base, x, xOff, in);
+            case Q4_0 -> dotQ4(seg, base, x, xOff, in);
+            default -> throw new AssertionError(w.type());
+        };
+    }
+
+    private static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int in) {
         FloatVector acc = FloatVector.zero(S);
         int k = 0;
-        switch (t) {
-            case BF16 -> {
-                for (int bound = S.loopBound(in); k < bound; k += L) acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
-            }
-            case F16 -> {
-                for (int bound = S.loopBound(in); k < bound; k += L) acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
-            }
-            case Q8_0 -> {
-                for (long b = base; k < in; k += 32, b += 34) {
-                    FloatVector block = FloatVector.zero(S);
-                    for (int j = 0; j < 32; j += L) block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
-                    acc = block.fma(scale(seg, b), acc);
-                }
-            }
-            case Q4_0 -> {
-                for (long b = base; k < in; k += 32, b += 18) {
-                    FloatVector block = FloatVector.zero(S);
-                    for (int j = 0; j < 32; j += L) block = q4(seg, b + 2 + (j & 15), j >= 16).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
-                    acc = block.fma(scale(seg, b), acc);
-                }
-            }
-            default -> throw new AssertionError(t);
-        }
+        for (int bound = S.loopBound(in); k < bound; k += L) acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
         float s = MatmulCpu.sum(acc);
-        for (; k < in; k++) s += (t == GgmlType.BF16 ? Dequant.bf16ToF32(seg.get(SHORT_LE, base + 2L * k)) : Dequant.f16At(seg, base + 2L * k)) * x[xOff + k];
+        for (; k < in; k++) s += Dequant.bf16ToF32(seg.get(SHORT_LE, base + 2L * k)) * x[xOff + k];
         return s;
+    }
+
+    private static float dotF16(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S);
+        int k = 0;
+        for (int bound = S.loopBound(in); k < bound; k += L) acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+        float s = MatmulCpu.sum(acc);
+        for (; k < in; k++) s += Dequant.f16At(seg, base + 2L * k) * x[xOff + k];
+        return s;
+    }
+
+    private static float dotQ8(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S);
+        long b = base;
+        for (int k = 0; k < in; k += 32, b += 34) {
+            FloatVector block = FloatVector.zero(S);
+            for (int j = 0; j < 32; j += L) block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+            acc = block.fma(scale(seg, b), acc);
+        }
+        return MatmulCpu.sum(acc);
+    }
+
+    private static float dotQ4(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S);
+        long b = base;
+        for (int k = 0; k < in; k += 32, b += 18) {
+            FloatVector block = FloatVector.zero(S);
+            for (int j = 0; j < 16; j += L) { // L bytes give elements j.. (low nibbles) and 16 + j.. (high)
+                IntVector q = nibbles(seg, b + 2 + j);
+                block = low(q).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+                block = high(q).fma(FloatVector.fromArray(S, x, xOff + k + 16 + j), block);
+            }
+            acc = block.fma(scale(seg, b), acc);
+        }
+        return MatmulCpu.sum(acc);
     }
 
     private static FloatVector bf16(MemorySegment seg, long off) {
@@ -229,11 +253,22 @@ public final class FrozenMatmulCpu {
         return (FloatVector) ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, S, 0);
     }
 
-    /** q - 8 for the low (elements 0..15) or high (16..31) nibbles of a Q4_0 block's bytes at off, widened. */
-    private static FloatVector q4(MemorySegment seg, long off, boolean high) {
-        ByteVector b = ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN);
-        ByteVector q = high ? b.lanewise(VectorOperators.LSHR, 4) : b.and((byte) 0x0f);
-        return (FloatVector) q.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0);
+    /**
+     * L bytes of a Q4_0 block's nibbles at off, zero-extended to ints (shifting and masking ints, not
+     * bytes: x86 has no byte shifts, and the Vector API's byte shift is far slower than the int one).
+     */
+    private static IntVector nibbles(MemorySegment seg, long off) {
+        return (IntVector) ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0);
+    }
+
+    /** q - 8 of the low nibbles (a block's elements 0..15), as floats. */
+    private static FloatVector low(IntVector bytes) {
+        return (FloatVector) bytes.and(0x0f).sub(8).convertShape(VectorOperators.I2F, S, 0);
+    }
+
+    /** q - 8 of the high nibbles (elements 16..31), as floats. */
+    private static FloatVector high(IntVector bytes) {
+        return (FloatVector) bytes.lanewise(VectorOperators.LSHR, 4).and(0x0f).sub(8).convertShape(VectorOperators.I2F, S, 0);
     }
 
     /** A block's f16 scale (its first two bytes), broadcast. */
@@ -264,27 +299,48 @@ public final class FrozenMatmulCpu {
             long base = r * w.rowBytes();
             int d = dstOff + (r - r0) * ld - c0, k = c0;
             if (vector) {
-                switch (t) {
-                    case BF16 -> { for (; k + L <= c1; k += L) bf16(seg, base + 2L * k).intoArray(dst, d + k); }
-                    case F16 -> { for (; k + L <= c1; k += L) f16(seg, base + 2L * k).intoArray(dst, d + k); }
-                    case Q8_0 -> {
-                        for (; k < c1; k += 32) {
-                            long b = base + (k >> 5) * 34L;
-                            FloatVector sc = scale(seg, b);
-                            for (int j = 0; j < 32; j += L) q8(seg, b + 2 + j).mul(sc).intoArray(dst, d + k + j);
-                        }
-                    }
-                    case Q4_0 -> {
-                        for (; k < c1; k += 32) {
-                            long b = base + (k >> 5) * 18L;
-                            FloatVector sc = scale(seg, b);
-                            for (int j = 0; j < 32; j += L) q4(seg, b + 2 + (j & 15), j >= 16).mul(sc).intoArray(dst, d + k + j);
-                        }
-                    }
+                k = switch (t) { // one small method per type, as dot's
+                    case BF16 -> decodeBf16(seg, base, k, c1, dst, d);
+                    case F16 -> decodeF16(seg, base, k, c1, dst, d);
+                    case Q8_0 -> decodeQ8(seg, base, k, c1, dst, d);
+                    case Q4_0 -> decodeQ4(seg, base, k, c1, dst, d);
                     default -> throw new AssertionError(t);
-                }
+                };
             }
             if (k < c1) Dequant.dequantize(t, seg, base + t.byteSize(k), dst, d + k, c1 - k); // the scalar path, or a float row's tail
         }
+    }
+
+    /** Row values [k, c1) at base (a row's bytes) into dst[d + k ..], whole vectors; returns where it stopped. */
+    private static int decodeBf16(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k + L <= c1; k += L) bf16(seg, base + 2L * k).intoArray(dst, d + k);
+        return k;
+    }
+
+    private static int decodeF16(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k + L <= c1; k += L) f16(seg, base + 2L * k).intoArray(dst, d + k);
+        return k;
+    }
+
+    private static int decodeQ8(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k < c1; k += 32) {
+            long b = base + (k >> 5) * 34L;
+            FloatVector sc = scale(seg, b);
+            for (int j = 0; j < 32; j += L) q8(seg, b + 2 + j).mul(sc).intoArray(dst, d + k + j);
+        }
+        return k;
+    }
+
+    private static int decodeQ4(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k < c1; k += 32) {
+            long b = base + (k >> 5) * 18L;
+            FloatVector sc = scale(seg, b);
+            for (int j = 0; j < 16; j += L) {
+                IntVector q = nibbles(seg, b + 2 + j);
+                low(q).mul(sc).intoArray(dst, d + k + j);
+                high(q).mul(sc).intoArray(dst, d + k + 16 + j);
+            }
+        }
+        return k;
     }
 }

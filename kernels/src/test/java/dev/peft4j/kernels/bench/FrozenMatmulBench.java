@@ -24,7 +24,9 @@ import java.util.SplittableRandom;
  * A case is {@code op:n:in:out} with op forward or backwardInput (default: the TinyLlama set).
  */
 public final class FrozenMatmulBench {
-    private static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0};
+    /** The types compared, float32 first (-Dtypes=F32,Q8_0 to choose). */
+    private static final GgmlType[] TYPES = Arrays.stream(System.getProperty("types", "F32,BF16,Q8_0,Q4_0").split(","))
+            .map(t -> GgmlType.valueOf(t.trim().toUpperCase(Locale.ROOT))).toArray(GgmlType[]::new);
 
     public static void main(String[] args) {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
