@@ -186,48 +186,70 @@ public final class FrozenMatmulCpu {
         };
     }
 
+    // Two accumulators (even and odd vectors or blocks) so that consecutive FMAs do not wait on each other's latency.
+
     private static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int in) {
-        FloatVector acc = FloatVector.zero(S);
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
         int k = 0;
+        for (int bound = in - 2 * L; k <= bound; k += 2 * L) {
+            acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            acc1 = bf16(seg, base + 2L * (k + L)).fma(FloatVector.fromArray(S, x, xOff + k + L), acc1);
+        }
         for (int bound = S.loopBound(in); k < bound; k += L) acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
-        float s = MatmulCpu.sum(acc);
+        float s = MatmulCpu.sum(acc.add(acc1));
         for (; k < in; k++) s += Dequant.bf16ToF32(seg.get(SHORT_LE, base + 2L * k)) * x[xOff + k];
         return s;
     }
 
     private static float dotF16(MemorySegment seg, long base, float[] x, int xOff, int in) {
-        FloatVector acc = FloatVector.zero(S);
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
         int k = 0;
+        for (int bound = in - 2 * L; k <= bound; k += 2 * L) {
+            acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            acc1 = f16(seg, base + 2L * (k + L)).fma(FloatVector.fromArray(S, x, xOff + k + L), acc1);
+        }
         for (int bound = S.loopBound(in); k < bound; k += L) acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
-        float s = MatmulCpu.sum(acc);
+        float s = MatmulCpu.sum(acc.add(acc1));
         for (; k < in; k++) s += Dequant.f16At(seg, base + 2L * k) * x[xOff + k];
         return s;
     }
 
     private static float dotQ8(MemorySegment seg, long base, float[] x, int xOff, int in) {
-        FloatVector acc = FloatVector.zero(S);
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
         long b = base;
-        for (int k = 0; k < in; k += 32, b += 34) {
+        int k = 0;
+        for (; k + 64 <= in; k += 64, b += 68) {
+            FloatVector block = FloatVector.zero(S), block1 = block;
+            for (int j = 0; j < 32; j += L) {
+                block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+                block1 = q8(seg, b + 36 + j).fma(FloatVector.fromArray(S, x, xOff + k + 32 + j), block1);
+            }
+            acc = block.fma(scale(seg, b), acc);
+            acc1 = block1.fma(scale(seg, b + 34), acc1);
+        }
+        if (k < in) { // an odd last block
             FloatVector block = FloatVector.zero(S);
             for (int j = 0; j < 32; j += L) block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
             acc = block.fma(scale(seg, b), acc);
         }
-        return MatmulCpu.sum(acc);
+        return MatmulCpu.sum(acc.add(acc1));
     }
 
     private static float dotQ4(MemorySegment seg, long base, float[] x, int xOff, int in) {
-        FloatVector acc = FloatVector.zero(S);
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
         long b = base;
         for (int k = 0; k < in; k += 32, b += 18) {
-            FloatVector block = FloatVector.zero(S);
+            FloatVector lo = FloatVector.zero(S), hi = lo;
             for (int j = 0; j < 16; j += L) { // L bytes give elements j.. (low nibbles) and 16 + j.. (high)
                 IntVector q = nibbles(seg, b + 2 + j);
-                block = low(q).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
-                block = high(q).fma(FloatVector.fromArray(S, x, xOff + k + 16 + j), block);
+                lo = low(q).fma(FloatVector.fromArray(S, x, xOff + k + j), lo);
+                hi = high(q).fma(FloatVector.fromArray(S, x, xOff + k + 16 + j), hi);
             }
-            acc = block.fma(scale(seg, b), acc);
+            FloatVector sc = scale(seg, b);
+            acc = lo.fma(sc, acc);
+            acc1 = hi.fma(sc, acc1);
         }
-        return MatmulCpu.sum(acc);
+        return MatmulCpu.sum(acc.add(acc1));
     }
 
     private static FloatVector bf16(MemorySegment seg, long off) {
