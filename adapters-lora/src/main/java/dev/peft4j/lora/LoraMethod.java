@@ -1,8 +1,10 @@
 package dev.peft4j.lora;
 
 import dev.peft4j.api.Adapter;
+import dev.peft4j.api.DeviceForm;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.LinearSite;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.ModelShape;
 import dev.peft4j.api.ParamSpec;
 import dev.peft4j.api.Parameter;
@@ -37,6 +39,18 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
     @Override public String peftType() { return "LORA"; }
     @Override public Class<LoraConfig> configType() { return LoraConfig.class; }
     @Override public LoraConfig defaultConfig() { return LoraConfig.of(8, 16, List.of("q_proj", "v_proj")); }
+
+    @Override
+    public List<MethodOption> options() {
+        return List.of(
+                MethodOption.of("--lora-r", "r", MethodOption.Kind.INT, "R", "LoRA rank (default 8)."),
+                MethodOption.of("--lora-alpha", "lora_alpha", MethodOption.Kind.DOUBLE, "A", "LoRA alpha (default 16)."),
+                MethodOption.of("--lora-dropout", "lora_dropout", MethodOption.Kind.DOUBLE, "P", "LoRA dropout (default 0)."),
+                MethodOption.of("--lora-targets", "target_modules", MethodOption.Kind.LIST, "NAMES",
+                        "LoRA target modules (default q_proj,v_proj; or all-linear).").withWords("all-linear"),
+                MethodOption.of("--rslora", "use_rslora", MethodOption.Kind.FLAG, null, "Scale LoRA by alpha/sqrt(r)."),
+                MethodOption.of("--dora", "use_dora", MethodOption.Kind.FLAG, null, "LoRA as DoRA (weight-decomposed: a trained magnitude per output row)."));
+    }
 
     /** Several LoRA adapters may sit on one model (under different names): active ones add up, as in PEFT. */
     @Override public boolean stackable() { return true; }
@@ -215,6 +229,19 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         @Override public PeftConfig config() { return config; }
         @Override public List<Parameter> parameters() { return params; }
         @Override public boolean canMerge() { return !(model.tiedEmbeddings() && sites.contains(LinearSite.lmHead())); }
+
+        /** The low-rank form (one rank, one scaling, no dropout), or why this config has none. */
+        @Override
+        public List<DeviceForm> deviceForms() {
+            if (config.loraDropout() > 0) {
+                return List.of(new DeviceForm.Refused("LoRA with lora_dropout " + config.loraDropout() + " (the device step has no dropout; use 0)"));
+            }
+            if (config.useDora()) return List.of(new DeviceForm.Refused("LoRA as DoRA (use_dora; the device step has plain LoRA)"));
+            if (!config.rankPattern().isEmpty() || !config.alphaPattern().isEmpty()) {
+                return List.of(new DeviceForm.Refused("LoRA with rank_pattern or alpha_pattern (the device step has one rank and one scaling)"));
+            }
+            return List.of(new DeviceForm.LowRank(config.r(), config.scaling(), sites));
+        }
 
         @Override
         public void merge() {

@@ -1,6 +1,8 @@
 package dev.peft4j.prefix;
 
 import dev.peft4j.api.Adapter;
+import dev.peft4j.api.DeviceForm;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.ModelShape;
@@ -37,6 +39,15 @@ public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig
     @Override public AdaptionPromptConfig defaultConfig() { return AdaptionPromptConfig.fromLayer(10, 2); }
 
     @Override
+    public List<MethodOption> options() {
+        return List.of(
+                MethodOption.of("--adapter-len", "adapter_len", MethodOption.Kind.INT, "N", "LLaMA-Adapter: prompt vectors per layer (default 10)."),
+                MethodOption.of("--adapter-start-layer", "adapter_start_layer", MethodOption.Kind.INT, "L", "LLaMA-Adapter: first adapted layer (default 2)."),
+                MethodOption.of("--adapter-gate", "gate", MethodOption.Kind.STRING, "layer|head", "LLaMA-Adapter: one gate per layer (default, as Hugging Face PEFT; "
+                        + "the files load there) or per head (as the paper; PEFT cannot load it)."));
+    }
+
+    @Override
     public Adapter install(AdaptionPromptConfig config, InstallContext ctx) {
         ModelShape m = ctx.model();
         int first = config.firstLayer(m.nLayers());
@@ -56,6 +67,12 @@ public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig
         return new Adapter() {
             @Override public PeftConfig config() { return saved; }
             @Override public List<Parameter> parameters() { return params; }
+
+            /** The gated prompt, whose device form has one gate per head. */
+            @Override public List<DeviceForm> deviceForms() {
+                return List.of(config.gatePerHead() ? new DeviceForm.GatedPrompt(config.adapterLen(), first)
+                        : new DeviceForm.Refused("LLaMA-Adapter with one gate per layer (the device step has the per-head gate only: --adapter-gate head)"));
+            }
         };
     }
 }

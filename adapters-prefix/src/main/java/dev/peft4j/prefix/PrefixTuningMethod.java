@@ -1,6 +1,8 @@
 package dev.peft4j.prefix;
 
 import dev.peft4j.api.Adapter;
+import dev.peft4j.api.DeviceForm;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.InstallContext;
 import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.ModelShape;
@@ -40,6 +42,14 @@ public final class PrefixTuningMethod implements PeftMethod<PrefixTuningConfig> 
     @Override public PrefixTuningConfig defaultConfig() { return PrefixTuningConfig.of(10); }
 
     @Override
+    public List<MethodOption> options() {
+        return List.of(
+                MethodOption.of("--prefix-tokens", "num_virtual_tokens", MethodOption.Kind.INT, "N", "Prefix tuning: virtual tokens (default 10)."),
+                MethodOption.of("--prefix-projection", "encoder_hidden_size", MethodOption.Kind.INT, "HIDDEN",
+                        "Prefix tuning: train through an MLP of this width.").alsoSetting(java.util.Map.of("prefix_projection", true)));
+    }
+
+    @Override
     public Adapter install(PrefixTuningConfig config, InstallContext ctx) {
         ModelShape m = ctx.model();
         int L = m.nLayers(), kv = m.kvDim(), P = config.numVirtualTokens(), width = L * 2 * kv;
@@ -55,6 +65,11 @@ public final class PrefixTuningMethod implements PeftMethod<PrefixTuningConfig> 
         return new Adapter() {
             @Override public PeftConfig config() { return saved; }
             @Override public List<Parameter> parameters() { return table.parameters(); }
+
+            /** The rows as a table, or through the MLP of its width. */
+            @Override public List<DeviceForm> deviceForms() {
+                return List.of(new DeviceForm.KvPrefix(P, config.trainsProjection() ? (config.encoderHiddenSize() == null ? kv : config.encoderHiddenSize()) : 0));
+            }
 
             @Override
             public List<Safetensors.Tensor> stateToSave() {

@@ -34,6 +34,15 @@ public interface Adapter {
         }
     }
 
+    /**
+     * What this adapter computes in the forms a fused device step may implement ({@link DeviceForm}), or a
+     * {@link DeviceForm.Refused} saying why it has none. Empty (the default): none declared, so it runs on the CPU
+     * backend only.
+     */
+    default List<DeviceForm> deviceForms() {
+        return List.of();
+    }
+
     /** Whether {@link #merge()} can fold this adapter into the base weights. */
     default boolean canMerge() {
         return false;

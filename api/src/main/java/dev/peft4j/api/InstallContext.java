@@ -32,6 +32,22 @@ public interface InstallContext {
     /** Adds a hook to a linear site; hooks at one site add up in registration order. */
     void addLinearHook(LinearSite site, LinearHook hook);
 
+    /**
+     * Maps a linear site's input before its base matmul and {@link LinearHook}s read it (IA³ on feed-forward
+     * layers); maps at one site run in registration order. Not at {@link LinearSite.Kind#LM_HEAD}.
+     */
+    default void addLinearInputHook(LinearSite site, LinearMapHook hook) {
+        throw new UnsupportedOperationException("this model has no linear input maps");
+    }
+
+    /**
+     * Maps a linear site's output after its base matmul and {@link LinearHook}s have written it (IA³ on k_proj and
+     * v_proj); maps at one site run in registration order. Not at {@link LinearSite.Kind#LM_HEAD}.
+     */
+    default void addLinearOutputHook(LinearSite site, LinearMapHook hook) {
+        throw new UnsupportedOperationException("this model has no linear output maps");
+    }
+
     /** Adds key/value rows before layer {@code layer}'s causal softmax (prefix tuning). */
     void addKvPrefixHook(int layer, KvPrefixHook hook);
 

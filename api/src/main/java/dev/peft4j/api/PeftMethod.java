@@ -38,6 +38,11 @@ public interface PeftMethod<C extends PeftConfig> {
         return false;
     }
 
+    /** The command-line flags it offers for its config's fields ({@code --lora-r}); none by default. */
+    default java.util.List<MethodOption> options() {
+        return java.util.List.of();
+    }
+
     /** Installs one instance on a model; throws {@link UserException} if the config does not fit the model. */
     Adapter install(C config, InstallContext context);
 }

@@ -60,6 +60,13 @@ final class CompareCommand implements Callable<Integer> {
                     + "and the runtime is there, else on the CPU (default: ${DEFAULT-VALUE}).") String device;
 
     private int layers;
+    private PeftMethods registry;
+
+    /** Whether the composition trains the whole model (an exclusive method: full fine-tuning), so has no adapter and takes --full-lr. */
+    private boolean wholeModel(String composition) {
+        for (String part : composition.split("\\+")) if (registry.get(part.trim()).exclusive()) return true;
+        return false;
+    }
 
     @Override
     public Integer call() throws IOException, InterruptedException {
@@ -79,7 +86,7 @@ final class CompareCommand implements Callable<Integer> {
         dopt.maxSeqLength = base.weights().config.maxSeqLen() + 1;
         PreparedDataset d = dopt.load(base.tokenizer(), seed);
         layers = base.weights().config.nLayers();
-        PeftMethods registry = PeftMethods.discover(null);
+        registry = PeftMethods.discover(null);
         for (String m : methods) for (String part : m.split("\\+")) registry.get(part.trim());
         Files.createDirectories(out);
 
@@ -93,7 +100,7 @@ final class CompareCommand implements Callable<Integer> {
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("method", m);
             row.put("trainable_params", r.get("trainable_params").asLong());
-            boolean full = m.equals("full");
+            boolean full = wholeModel(m);
             row.put("adapter_bytes", full ? -1 : treeBytes(dir.resolve("adapter")));
             row.put("peak_rss_bytes", r.get("peak_rss_bytes").asLong());
             row.put("step_s", r.get("step_s").asDouble());
@@ -123,7 +130,7 @@ final class CompareCommand implements Callable<Integer> {
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(),
                 "finetune", "--device", device, "--model", model.toString(), "--data", data.toString(), "--method", method, "--steps", String.valueOf(steps),
                 "--micro-batch-size", String.valueOf(micro), "--batch-size", String.valueOf(batch),
-                "--lr", String.valueOf(method.equals("full") ? fullLr : lr), "--min-lr", "0", "--warmup-steps", String.valueOf(Math.max(1, steps / 10)),
+                "--lr", String.valueOf(wholeModel(method) ? fullLr : lr), "--min-lr", "0", "--warmup-steps", String.valueOf(Math.max(1, steps / 10)),
                 "--weight-decay", "0", "--val-size", String.valueOf(valSize), "--seed", String.valueOf(seed),
                 "--eval-every", "0", "--save-every", "0", "--out", dir.toString(), "--json"));
         if (tokenizer != null) cmd.addAll(List.of("--tokenizer", tokenizer.toString()));

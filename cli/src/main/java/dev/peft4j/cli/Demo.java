@@ -184,10 +184,8 @@ final class Demo {
         ft.dataOptions = new DataOptions();
         ft.dataOptions.maxSeqLength = 256;
         MethodOptions mo = new MethodOptions();
-        mo.method = "lora";
-        mo.loraR = 16;
-        mo.loraAlpha = 32.0;
-        mo.loraTargets = new String[]{"all-linear"};
+        mo.method = "lora"; // the demo's recipe: LoRA r 16, alpha 32 on every linear
+        mo.set("lora", "r", 16).set("lora", "lora_alpha", 32.0).set("lora", "target_modules", "all-linear");
         mo.install(peft, methods);
         deleteCheckpoint(dir.resolve("lora"));
         double valBefore = ft.validationLoss(peft, inst, weights.config.maxSeqLen());

@@ -1,6 +1,7 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.api.UserException;
+import dev.peft4j.models.peft.PeftMethods;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -19,6 +20,19 @@ public final class Main implements Runnable {
     /** Runs the command line; returns the exit code (0 ok, 1 failure, 2 bad usage or input). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         CommandLine cli = new CommandLine(new Main());
+        // the methods' own flags (--lora-r, a plugin's), from the class path and the --plugins directory named
+        PeftMethods methods;
+        try {
+            methods = PeftMethods.discover(MethodOptions.pluginsDir(args));
+        } catch (UserException e) { // a bad --plugins: the command reports it when it discovers; the class path's flags meanwhile
+            methods = PeftMethods.discover(null);
+        }
+        try {
+            MethodOptions.register(cli.getSubcommands().get("finetune").getCommandSpec(), methods);
+        } catch (UserException e) {
+            err.println("peft4j: error: " + e.getMessage());
+            return 2;
+        }
         cli.setOut(out);
         cli.setErr(err);
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {

@@ -2,6 +2,7 @@ package dev.peft4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.peft4j.api.MethodOption;
 import dev.peft4j.api.PeftConfig;
 import dev.peft4j.api.PeftMethod;
 import dev.peft4j.api.UserException;
@@ -12,13 +13,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code --method a+b} and each method's options, as flags or as a JSON file
  * ({@code {"lora": {"r": 16, ...}, "prefix": {...}}}, field names as in adapter_config.json).
- * Flags win over the file, the file over the method's defaults.
+ * Flags win over the file, the file over the method's defaults. The flags are the methods' own
+ * ({@link PeftMethod#options()}), added to the command by {@link #register}: nothing here knows a method.
  */
 final class MethodOptions {
     @Option(names = "--method", defaultValue = "lora", paramLabel = "M[+M...]",
@@ -28,18 +34,52 @@ final class MethodOptions {
     @Option(names = "--method-config", paramLabel = "FILE.json", description = "Per-method options: {\"lora\": {\"r\": 16}, ...}.")
     Path methodConfig;
 
-    @Option(names = "--lora-r", paramLabel = "R", description = "LoRA rank (default 8).") Integer loraR;
-    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (default 16).") Double loraAlpha;
-    @Option(names = "--lora-dropout", paramLabel = "P", description = "LoRA dropout (default 0).") Double loraDropout;
-    @Option(names = "--lora-targets", split = ",", paramLabel = "NAMES", description = "LoRA target modules (default q_proj,v_proj; or all-linear).") String[] loraTargets;
-    @Option(names = "--rslora", description = "Scale LoRA by alpha/sqrt(r).") Boolean rslora;
-    @Option(names = "--dora", description = "LoRA as DoRA (weight-decomposed: a trained magnitude per output row).") Boolean dora;
-    @Option(names = "--prefix-tokens", paramLabel = "N", description = "Prefix tuning: virtual tokens (default 10).") Integer prefixTokens;
-    @Option(names = "--prefix-projection", paramLabel = "HIDDEN", description = "Prefix tuning: train through an MLP of this width.") Integer prefixProjection;
-    @Option(names = "--adapter-len", paramLabel = "N", description = "LLaMA-Adapter: prompt vectors per layer (default 10).") Integer adapterLen;
-    @Option(names = "--adapter-start-layer", paramLabel = "L", description = "LLaMA-Adapter: first adapted layer (default 2).") Integer adapterStartLayer;
-    @Option(names = "--adapter-gate", paramLabel = "layer|head", description = "LLaMA-Adapter: one gate per layer (default, as Hugging Face PEFT; "
-            + "the files load there) or per head (as the paper; PEFT cannot load it).") String adapterGate;
+    /** finetune's spec, where {@link #register} added the methods' flags (null when built in code, as the demo does). */
+    @Spec(Spec.Target.MIXEE) CommandSpec spec;
+
+    /** Values set in code, by method name then config field (the demo's); flags win over them. */
+    private final Map<String, Map<String, Object>> set = new LinkedHashMap<>();
+
+    /** Sets a field of a method's config, as its flag would. */
+    MethodOptions set(String method, String field, Object value) {
+        set.computeIfAbsent(method, k -> new LinkedHashMap<>()).put(field, value);
+        return this;
+    }
+
+    /**
+     * Adds every discovered method's flags ({@link PeftMethod#options()}) to a command that installs methods, in
+     * method-name order; a flag two methods declare, or one the command has already, is an error naming them.
+     */
+    static void register(CommandSpec command, PeftMethods methods) {
+        Map<String, String> owner = new LinkedHashMap<>();
+        for (PeftMethods.Found f : methods.all()) {
+            for (MethodOption o : f.method().options()) {
+                String other = owner.putIfAbsent(o.flag(), f.method().name());
+                if (other != null || command.findOption(o.flag()) != null) {
+                    throw new UserException("PEFT plugin '" + f.method().name() + "' (" + f.source() + ") declares the flag " + o.flag()
+                            + (other != null ? ", which '" + other + "' declares too" : ", which " + command.name() + " has already"));
+                }
+                OptionSpec.Builder b = OptionSpec.builder(o.flag()).description(o.description()).hasInitialValue(false);
+                switch (o.kind()) {
+                    case INT -> b.type(Integer.class).paramLabel(o.paramLabel());
+                    case DOUBLE -> b.type(Double.class).paramLabel(o.paramLabel());
+                    case STRING -> b.type(String.class).paramLabel(o.paramLabel());
+                    case FLAG -> b.type(Boolean.class).arity("0");
+                    case LIST -> b.type(String[].class).splitRegex(",").paramLabel(o.paramLabel());
+                }
+                command.addOption(b.build());
+            }
+        }
+    }
+
+    /** The plugins directory a command line names ({@code --plugins DIR} or {@code --plugins=DIR}), or null. */
+    static Path pluginsDir(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--plugins") && i + 1 < args.length) return Path.of(args[i + 1]);
+            if (args[i].startsWith("--plugins=")) return Path.of(args[i].substring("--plugins=".length()));
+        }
+        return null;
+    }
 
     /** Installs every method of {@code --method} on the model. */
     void install(PeftModel model, PeftMethods methods) {
@@ -65,7 +105,7 @@ final class MethodOptions {
                 if (!file.get(name).isObject()) throw new UserException("--method-config: \"" + name + "\" must be an object");
                 cfg.setAll((ObjectNode) file.get(name));
             }
-            flags(name, cfg);
+            flags(m, cfg);
             installOne(model, methods, m, cfg);
         }
     }
@@ -74,36 +114,18 @@ final class MethodOptions {
         model.install(m, methods.readConfig(m, cfg.toString(), "options of " + m.name()));
     }
 
-    private void flags(String name, ObjectNode cfg) {
-        Map<String, Object> set = new java.util.LinkedHashMap<>();
-        switch (name) {
-            case "lora" -> {
-                set.put("r", loraR);
-                set.put("lora_alpha", loraAlpha);
-                set.put("lora_dropout", loraDropout);
-                set.put("use_rslora", rslora);
-                set.put("use_dora", dora);
-                if (loraTargets != null) {
-                    set.put("target_modules", loraTargets.length == 1 && loraTargets[0].equals("all-linear") ? "all-linear" : Arrays.asList(loraTargets));
-                }
-            }
-            case "prefix" -> {
-                set.put("num_virtual_tokens", prefixTokens);
-                if (prefixProjection != null) {
-                    set.put("prefix_projection", true);
-                    set.put("encoder_hidden_size", prefixProjection);
-                }
-            }
-            case "llama-adapter" -> {
-                set.put("adapter_len", adapterLen);
-                set.put("adapter_start_layer", adapterStartLayer);
-                set.put("gate", adapterGate);
-            }
-            default -> { }
-        }
+    /** Over cfg: the values set in code, then the method's flags given on the command line (which win). */
+    private void flags(PeftMethod<?> m, ObjectNode cfg) {
         var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
-        set.forEach((k, v) -> {
-            if (v != null) cfg.set(k, mapper.valueToTree(v));
-        });
+        Map<String, Object> coded = set.getOrDefault(m.name(), Map.of());
+        coded.forEach((k, v) -> cfg.set(k, mapper.valueToTree(v)));
+        for (MethodOption o : m.options()) {
+            OptionSpec given = spec == null ? null : spec.findOption(o.flag());
+            Object v = given == null ? null : given.getValue();
+            if (v == null) continue;
+            if (v instanceof String[] list) v = list.length == 1 && o.words().contains(list[0]) ? list[0] : Arrays.asList(list);
+            cfg.set(o.field(), mapper.valueToTree(v));
+            o.alsoSets().forEach((k, x) -> cfg.set(k, mapper.valueToTree(x)));
+        }
     }
 }

@@ -45,10 +45,13 @@ final class PluginsCommand implements Callable<Integer> {
             row.put("source", f.source());
             row.put("trainable_params", params);
             row.put("default_config", methods.json().valueToTree(m.defaultConfig()));
+            List<String> flags = m.options().stream().map(dev.peft4j.api.MethodOption::flag).toList();
+            row.put("flags", flags);
             rows.add(row);
             if (!json) {
                 out.printf("  %-14s %-6s %-15s %,12d trainable (%.3f%%)  %s  [%s]%n", m.name(), m.version(), m.peftType(), params,
                         100.0 * params / total, m.description(), f.source());
+                if (!flags.isEmpty()) out.printf("  %-14s finetune flags: %s%n", "", String.join(" ", flags));
             }
         }
         if (json) new Report().put("model", loaded.name()).put("model_params", total).put("methods", rows).printJson(out);

@@ -113,6 +113,8 @@ class CliTest {
         assertEquals(r.json().get("model_params").asLong(), methods.get(0).get("trainable_params").asLong());
         assertEquals("LORA", methods.get(2).get("peft_type").asText());
         assertTrue(methods.get(2).get("trainable_params").asLong() > 0);
+        assertEquals("--lora-r", methods.get(2).get("flags").get(0).asText(), "each method lists its own finetune flags");
+        assertEquals(0, methods.get(0).get("flags").size(), "full fine-tuning has none");
     }
 
     @Test

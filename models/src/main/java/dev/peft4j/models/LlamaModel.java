@@ -65,10 +65,18 @@ public final class LlamaModel {
 
     private static final LinearSite LM_HEAD = LinearSite.lmHead();
 
-    /** y = x·Wᵀ (W in its stored type), then the site's hooks add their deltas. */
-    private void linear(LinearSite site, float[] y, float[] x, WeightMatrix w, int n, int in, int out) {
-        FrozenMatmulCpu.forward(y, 0, x, 0, w, n);
-        hooks.linearForward(site, x, y, n, Pass.INFERENCE);
+    /** y = x·Wᵀ (W in its stored type), then the site's hooks add their deltas; input and output maps around both. */
+    private void linear(State s, LinearSite site, float[] y, float[] x, WeightMatrix w, int n, int in, int out) {
+        if (site.kind() == Kind.LM_HEAD) { // no maps there
+            FrozenMatmulCpu.forward(y, 0, x, 0, w, n);
+            hooks.linearForward(site, x, y, n, Pass.INFERENCE);
+            return;
+        }
+        float[] mapped = s.maps.input(site, x, in, n, Pass.INFERENCE); // x itself without input maps
+        float[] pre = s.maps.preOutput(site, y, out, n);               // y itself without output maps
+        FrozenMatmulCpu.forward(pre, 0, mapped, 0, w, n);
+        hooks.linearForward(site, mapped, pre, n, Pass.INFERENCE);
+        s.maps.output(site, y, out, n, Pass.INFERENCE);
     }
 
     public LlamaWeights weights() {
@@ -120,8 +128,10 @@ public final class LlamaModel {
         final float[] att;          // [nHeads][chunk][prefix + maxSeq]
         final float[] logits;       // [vocab]         logits of the chunk's last token
         final int[] tokens;         // [chunk]
+        final dev.peft4j.models.peft.LinearMaps maps; // the hooks' input and output maps (their buffers: only at sites that have them)
 
-        State(LlamaConfig c, int chunk, int prefix) {
+        State(LlamaConfig c, int chunk, int prefix, Hooks hooks) {
+            this.maps = new dev.peft4j.models.peft.LinearMaps(hooks, true);
             this.chunk = chunk;
             int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), S = prefix + c.maxSeqLen();
             this.rows = S;
@@ -150,7 +160,7 @@ public final class LlamaModel {
 
     /** A fresh state whose prompt chunks hold up to 64 tokens (fewer if the context is shorter). */
     public State newState() {
-        State s = new State(config, Math.min(64, config.maxSeqLen()), prefix);
+        State s = new State(config, Math.min(64, config.maxSeqLen()), prefix, hooks);
         if (prefix > 0) {
             int kv = config.kvDim();
             for (int l = 0; l < config.nLayers(); l++) {
@@ -216,9 +226,9 @@ public final class LlamaModel {
             float[] kc = s.keyCache[l], vc = s.valueCache[l];
             RmsNorm.forward(s.xb, s.x, w.attnNorm[l], null, d, eps, 0, n);
             LinearSite[] site = sites[l];
-            linear(site[Kind.Q.ordinal()], s.q, s.xb, w.wq[l], n, d, d);
-            linear(site[Kind.K.ordinal()], s.k, s.xb, w.wk[l], n, d, kv);
-            linear(site[Kind.V.ordinal()], s.v, s.xb, w.wv[l], n, d, kv);
+            linear(s, site[Kind.Q.ordinal()], s.q, s.xb, w.wq[l], n, d, d);
+            linear(s, site[Kind.K.ordinal()], s.k, s.xb, w.wk[l], n, d, kv);
+            linear(s, site[Kind.V.ordinal()], s.v, s.xb, w.wv[l], n, d, kv);
             System.arraycopy(s.k, 0, kc, (P + pos) * kv, n * kv);
             System.arraycopy(s.v, 0, vc, (P + pos) * kv, n * kv);
             Rope.forward(s.q, ropeCos, ropeSin, H, hd, P + pos, n, 0, n);
@@ -227,23 +237,23 @@ public final class LlamaModel {
             Threads.parallelFor(H * n, (from, to) ->
                     AttentionCpu.forward(s.attOut, s.q, kc, vc, s.att, H, c.nKvHeads(), hd, n, P + pos, S, S, from, to));
             for (GatedAttentionHook g : hooks.gated(l)) g.forward(s.q, s.attOut, n, Pass.INFERENCE);
-            linear(site[Kind.O.ordinal()], s.proj, s.attOut, w.wo[l], n, d, d);
+            linear(s, site[Kind.O.ordinal()], s.proj, s.attOut, w.wo[l], n, d, d);
             Residual.forward(s.x, s.proj, 0, n * d);
 
             RmsNorm.forward(s.xb, s.x, w.ffnNorm[l], null, d, eps, 0, n);
-            linear(site[Kind.GATE.ordinal()], s.gate, s.xb, w.wGate[l], n, d, hid);
-            linear(site[Kind.UP.ordinal()], s.up, s.xb, w.wUp[l], n, d, hid);
+            linear(s, site[Kind.GATE.ordinal()], s.gate, s.xb, w.wGate[l], n, d, hid);
+            linear(s, site[Kind.UP.ordinal()], s.up, s.xb, w.wUp[l], n, d, hid);
             SwiGluCpu.forward(s.gate, 0, s.gate, 0, s.up, 0, 0, n * hid);
-            linear(site[Kind.DOWN.ordinal()], s.proj, s.gate, w.wDown[l], n, hid, d);
+            linear(s, site[Kind.DOWN.ordinal()], s.proj, s.gate, w.wDown[l], n, hid, d);
             Residual.forward(s.x, s.proj, 0, n * d);
         }
         if (allLogits != null) {
             RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, 0, n);
-            linear(LM_HEAD, allLogits, s.xb, w.classifier, n, d, c.vocabSize());
+            linear(s, LM_HEAD, allLogits, s.xb, w.classifier, n, d, c.vocabSize());
         } else {
             RmsNorm.forward(s.xb, s.x, w.finalNorm, null, d, eps, n - 1, n);
             System.arraycopy(s.xb, (n - 1) * d, s.lastNormed, 0, d);
-            linear(LM_HEAD, s.logits, s.lastNormed, w.classifier, 1, d, c.vocabSize());
+            linear(s, LM_HEAD, s.logits, s.lastNormed, w.classifier, 1, d, c.vocabSize());
         }
     }
 

@@ -3,6 +3,7 @@ package dev.peft4j.models.peft;
 import dev.peft4j.api.GatedAttentionHook;
 import dev.peft4j.api.KvPrefixHook;
 import dev.peft4j.api.LinearHook;
+import dev.peft4j.api.LinearMapHook;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.api.Pass;
 import java.util.ArrayList;
@@ -26,6 +27,8 @@ public final class Hooks {
 
     private final int layers;
     private final List<Entry<LinearHook>>[] linear;          // [layer * KINDS + kind], LM_HEAD at the end
+    private final List<Entry<LinearMapHook>>[] inputMaps;    // [layer * KINDS + kind]
+    private final List<Entry<LinearMapHook>>[] outputMaps;   // [layer * KINDS + kind]
     private final List<Entry<KvPrefixHook>>[] kvPrefix;      // [layer]
     private final List<Entry<GatedAttentionHook>>[] gated;   // [layer]
     private static final int KINDS = LinearSite.Kind.values().length;
@@ -34,6 +37,8 @@ public final class Hooks {
     public Hooks(int layers) {
         this.layers = layers;
         linear = new List[layers * KINDS + 1];
+        inputMaps = new List[layers * KINDS + 1];
+        outputMaps = new List[layers * KINDS + 1];
         kvPrefix = new List[layers];
         gated = new List[layers];
     }
@@ -54,6 +59,32 @@ public final class Hooks {
         linear[i].add(new Entry<>(hook, owner));
     }
 
+    void addInputMap(LinearSite site, LinearMapHook hook, Owner owner) {
+        addMap(inputMaps, site, hook, owner);
+    }
+
+    void addOutputMap(LinearSite site, LinearMapHook hook, Owner owner) {
+        addMap(outputMaps, site, hook, owner);
+    }
+
+    private void addMap(List<Entry<LinearMapHook>>[] table, LinearSite site, LinearMapHook hook, Owner owner) {
+        if (site.kind() == LinearSite.Kind.LM_HEAD) throw new IllegalArgumentException("lm_head takes no input or output maps (its logits are computed in chunks)");
+        if (site.layer() >= layers) throw new IllegalArgumentException("layer " + site.layer() + " does not exist (the model has " + layers + ")");
+        int i = index(site);
+        if (table[i] == null) table[i] = new ArrayList<>();
+        table[i].add(new Entry<>(hook, owner));
+    }
+
+    /** Active maps of a linear's input, in registration order. */
+    public List<LinearMapHook> inputMaps(LinearSite site) {
+        return active(inputMaps[index(site)]);
+    }
+
+    /** Active maps of a linear's output, in registration order. */
+    public List<LinearMapHook> outputMaps(LinearSite site) {
+        return active(outputMaps[index(site)]);
+    }
+
     void addKvPrefix(int layer, KvPrefixHook hook, Owner owner) {
         checkLayer(layer);
         if (kvPrefix[layer] == null) kvPrefix[layer] = new ArrayList<>();
@@ -72,7 +103,7 @@ public final class Hooks {
 
     /** Removes every hook of an owner (unloading an adapter). */
     void remove(Owner owner) {
-        for (List<? extends Entry<?>>[] table : List.of(linear, kvPrefix, gated)) {
+        for (List<? extends Entry<?>>[] table : List.of(linear, inputMaps, outputMaps, kvPrefix, gated)) {
             for (List<? extends Entry<?>> list : table) if (list != null) list.removeIf(e -> e.owner() == owner);
         }
     }

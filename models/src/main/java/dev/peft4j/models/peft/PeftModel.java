@@ -245,6 +245,16 @@ public final class PeftModel {
         }
 
         @Override
+        public void addLinearInputHook(LinearSite site, dev.peft4j.api.LinearMapHook hook) {
+            hooks.addInputMap(site, hook, owner);
+        }
+
+        @Override
+        public void addLinearOutputHook(LinearSite site, dev.peft4j.api.LinearMapHook hook) {
+            hooks.addOutputMap(site, hook, owner);
+        }
+
+        @Override
         public void addKvPrefixHook(int layer, KvPrefixHook hook) {
             hooks.addKvPrefix(layer, hook, owner);
         }

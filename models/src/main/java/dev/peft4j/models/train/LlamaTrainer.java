@@ -48,6 +48,7 @@ public final class LlamaTrainer {
     private final float[] prefixK, prefixV;    // [P][kvDim] the hooks' rows of the current layer
     private final float[] dPrefixK, dPrefixV;  // [P][kvDim] their gradient, summed over the batch
     private final Hooks hooks;
+    private final dev.peft4j.models.peft.LinearMaps maps; // the hooks' input and output maps, with their kept values
     private final LinearSite[][] sites;  // [layer][kind]
     private static final LinearSite LM_HEAD = LinearSite.lmHead();
     private Pass pass = Pass.INFERENCE;  // of the current forward (and its recomputation)
@@ -155,6 +156,7 @@ public final class LlamaTrainer {
                         List<Parameter> trainableBase) {
         this.w = weights;
         this.hooks = hooks;
+        this.maps = new dev.peft4j.models.peft.LinearMaps(hooks, recompute);
         this.seed = seed;
         this.sites = LlamaModel.sites(weights.config.nLayers());
         this.c = weights.config;
@@ -489,17 +491,24 @@ public final class LlamaTrainer {
         }
     }
 
-    /** y [N][out] = x·Wᵀ (W in its stored type), then the site's hooks add their deltas. */
+    /** y [N][out] = x·Wᵀ (W in its stored type), then the site's hooks add their deltas; input and output maps around both. */
     private void linear(LinearSite site, float[] y, float[] x, WeightMatrix weight, int in, int out) {
-        FrozenMatmulCpu.forward(y, 0, x, 0, weight, N);
-        hooks.linearForward(site, x, y, N, pass);
+        float[] mapped = maps.input(site, x, in, N, pass);    // x itself without input maps
+        float[] pre = maps.preOutput(site, y, out, N);        // y itself without output maps
+        FrozenMatmulCpu.forward(pre, 0, mapped, 0, weight, N);
+        hooks.linearForward(site, mapped, pre, N, pass);
+        maps.output(site, y, out, N, pass);
     }
 
     /** dx [N][in] += dy·W (+ the hooks' shares); gW += dyᵀ·x when W is trainable; hooks accumulate their own gradients. */
     private void linearBackward(LinearSite site, float[] dxOut, float[] x, float[] dy, WeightMatrix weight, float[] gW, int in, int out) {
-        FrozenMatmulCpu.backwardInput(dxOut, 0, dy, 0, weight, N);
-        if (gW != null) MatmulCpu.backwardWeight(gW, 0, dy, 0, x, 0, N, in, out);
-        hooks.linearBackward(site, x, dy, dxOut, N);
+        float[] dPre = maps.outputBackward(site, dy, out, N);     // dy itself without output maps
+        float[] mapped = maps.mappedInput(site, x, in, N);
+        float[] dMapped = maps.inputGradient(site, dxOut, in, N); // dxOut itself without input maps
+        FrozenMatmulCpu.backwardInput(dMapped, 0, dPre, 0, weight, N);
+        if (gW != null) MatmulCpu.backwardWeight(gW, 0, dPre, 0, mapped, 0, N, in, out);
+        hooks.linearBackward(site, mapped, dPre, dMapped, N);
+        maps.inputBackward(site, x, dMapped, dxOut, in, N);
     }
 
     // =====================================================================================

@@ -9,11 +9,14 @@ import java.util.Map;
  * A LLaMA forward pass entirely in double precision, straight from the equations, over named
  * tensors: the oracle for finite-difference gradient checks of {@link LlamaTrainer}.
  */
-final class DoubleLlama {
+public final class DoubleLlama {
     final LlamaConfig c;
-    final Map<String, double[]> t = new LinkedHashMap<>();
+    /** The model's tensors by Hugging Face name, in double; a test may change them. */
+    public final Map<String, double[]> t = new LinkedHashMap<>();
+    /** Elementwise scales of a linear's input [in] or output [out], by module path (model.layers.0.self_attn.k_proj): IA³'s. */
+    public final Map<String, double[]> inputScale = new java.util.HashMap<>(), outputScale = new java.util.HashMap<>();
 
-    DoubleLlama(dev.peft4j.models.LlamaWeights w) {
+    public DoubleLlama(dev.peft4j.models.LlamaWeights w) {
         this.c = w.config;
         for (var tensor : w.tensors()) {
             double[] d = new double[tensor.data().length];
@@ -28,7 +31,7 @@ final class DoubleLlama {
     }
 
     /** Weighted mean cross-entropy of a batch. */
-    double loss(Batch b) {
+    public double loss(Batch b) {
         int B = b.batchSize(), T = b.seqLen(), d = c.dim(), kv = c.kvDim(), hd = c.headDim(), H = c.nHeads(), hid = c.hiddenDim();
         double[] inv = LlamaModel.inverseFrequencies(c);
         double total = 0, weightSum = 0;
@@ -39,8 +42,8 @@ final class DoubleLlama {
             for (int l = 0; l < c.nLayers(); l++) {
                 String p = "model.layers." + l + ".";
                 double[][] xb = norm(x, get(p + "input_layernorm.weight"));
-                double[][] q = lin(xb, get(p + "self_attn.q_proj.weight"), d), k = lin(xb, get(p + "self_attn.k_proj.weight"), kv),
-                        v = lin(xb, get(p + "self_attn.v_proj.weight"), kv);
+                double[][] q = linear(p + "self_attn.q_proj", xb, d), k = linear(p + "self_attn.k_proj", xb, kv),
+                        v = linear(p + "self_attn.v_proj", xb, kv);
                 rope(q, H, hd, inv);
                 rope(k, c.nKvHeads(), hd, inv);
                 double[][] a = new double[T][d];
@@ -59,11 +62,11 @@ final class DoubleLlama {
                         for (int j = 0; j <= i; j++) sum += sc[j] = Math.exp(sc[j] - max);
                         for (int j = 0; j <= i; j++) for (int e = 0; e < hd; e++) a[i][h * hd + e] += sc[j] / sum * v[j][g * hd + e];
                     }
-                add(x, lin(a, get(p + "self_attn.o_proj.weight"), d));
+                add(x, linear(p + "self_attn.o_proj", a, d));
                 double[][] xf = norm(x, get(p + "post_attention_layernorm.weight"));
-                double[][] gt = lin(xf, get(p + "mlp.gate_proj.weight"), hid), up = lin(xf, get(p + "mlp.up_proj.weight"), hid);
+                double[][] gt = linear(p + "mlp.gate_proj", xf, hid), up = linear(p + "mlp.up_proj", xf, hid);
                 for (int i = 0; i < T; i++) for (int j = 0; j < hid; j++) gt[i][j] = gt[i][j] / (1 + Math.exp(-gt[i][j])) * up[i][j];
-                add(x, lin(gt, get(p + "mlp.down_proj.weight"), d));
+                add(x, linear(p + "mlp.down_proj", gt, d));
             }
             double[][] logits = lin(norm(x, get("model.norm.weight")), get("lm_head.weight"), c.vocabSize());
             for (int i = 0; i < T; i++) {
@@ -88,6 +91,22 @@ final class DoubleLlama {
             for (int j = 0; j < x[i].length; j++) out[i][j] = x[i][j] * r * w[j];
         }
         return out;
+    }
+
+    /** x·Wᵀ of the module at path, with its input and output scales when it has them. */
+    private double[][] linear(String path, double[][] x, int out) {
+        double[] in = inputScale.get(path), o = outputScale.get(path);
+        if (in != null) {
+            double[][] xs = new double[x.length][];
+            for (int i = 0; i < x.length; i++) {
+                xs[i] = x[i].clone();
+                for (int j = 0; j < in.length; j++) xs[i][j] *= in[j];
+            }
+            x = xs;
+        }
+        double[][] y = lin(x, get(path + ".weight"), out);
+        if (o != null) for (double[] row : y) for (int j = 0; j < o.length; j++) row[j] *= o[j];
+        return y;
     }
 
     private static double[][] lin(double[][] x, double[] w, int out) {
