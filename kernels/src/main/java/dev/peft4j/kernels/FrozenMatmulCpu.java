@@ -26,13 +26,14 @@ import jdk.incubator.vector.VectorSpecies;
  *       compressed bytes stream from memory once: memory-bound, as a matvec is.
  *   <li><b>Many rows</b> (training, prompts): {@link MatmulCpu}'s packed GEMM, the float32 path's
  *       own loop nest, with W decoded straight into its packed B panels (a K×N block sized for L2)
- *       where the float32 path copies them from the array: same blocking, same packing of x, same
- *       thread split and summation order, plus one decode per element of W per thread that packs it
- *       (amortised over the n rows of x that each panel serves).
+ *       where the float32 path copies them from the array: the same blocking (K blocks start on W's
+ *       blocks of values), packing of x and thread split, plus one decode per element of W per thread
+ *       that packs it (amortised over the n rows of x that each panel serves). Each element of y or dx
+ *       is summed by one thread in a fixed order, so results repeat bit for bit.
  * </ul>
  *
  * <p>Q4_K and Q6_K are decoded block by block on the scalar path ({@link #decode}) and take the
- * same two routes through a float row or panel.
+ * same two routes, through a float row or the GEMM's panels.
  */
 public final class FrozenMatmulCpu {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
