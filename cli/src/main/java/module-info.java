@@ -5,4 +5,6 @@ module dev.peft4j.cli {
     requires com.fasterxml.jackson.databind;
     requires java.management;
     opens dev.peft4j.cli to info.picocli;
+    exports dev.peft4j.cli.scaleout;
+    uses dev.peft4j.cli.scaleout.ScaleOut;
 }

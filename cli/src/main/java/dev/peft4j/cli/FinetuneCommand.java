@@ -51,9 +51,26 @@ final class FinetuneCommand implements Callable<Integer> {
                     + "auto: tornado:0 when it can run this composition, else cpu."})
     String device = "cpu";
 
+    @Option(names = "--spark", paramLabel = "MASTER",
+            description = {"Train data parallel on Apache Spark: local[N], spark://HOST:PORT, yarn, k8s://... (needs the peft4j-spark artifact: "
+                    + "./peft4j with PEFT4J_SPARK=1, or spark-submit of peft4j-spark-submit.jar). Every task loads the model and data from the "
+                    + "same paths (which every executor must read) and --out must be shared storage for --resume and relaunches."})
+    String spark;
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "0",
+            description = "Spark tasks, one rank each (default: N of local[N], else required); rank r computes micro-batches r, r+N, ... of each step.")
+    int workers;
+
+    /** Set when this command runs as one rank of a data-parallel run (see scaleout.Worker). */
+    dev.peft4j.models.train.GradientReducer reducer;
+    /** A relaunched rank: continues from the checkpoint in --out if one was written. */
+    boolean relaunch;
+
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (spark != null && reducer == null) return scaleOut(out);
+        if (spark == null && workers != 0) throw new UserException("--workers needs --spark MASTER");
         if (modelOptions.model == null && dataOptions.data == null) return new Demo(out, json).run();
         if (dataOptions.data == null) throw new UserException("--data is required (or give no arguments for the demo)");
         Path outDir = train.out != null ? train.out : Path.of("out", "finetune");
@@ -65,7 +82,7 @@ final class FinetuneCommand implements Callable<Integer> {
         if (initAdapter != null) AdapterFiles.load(peft, initAdapter, methods);
         else methodOptions.install(peft, methods);
         Result r = train(out, peft, data, loaded.weights().config.maxSeqLen(), outDir, json);
-        if (r.run.step() == train.steps) saveResult(peft, methods, outDir, loaded.name());
+        if (r.run.step() == train.steps && r.run.writer()) saveResult(peft, methods, outDir, loaded.name());
         if (json) {
             r.report.put("out", outDir.toString()).printJson(out);
         } else {
@@ -90,13 +107,19 @@ final class FinetuneCommand implements Callable<Integer> {
                     + " tokens: nothing to learn from (raise --max-seq-length, where the data is prepared, or shorten the prompts)");
         }
         Path existing = TrainingRun.findCheckpoint(outDir);
+        if (existing != null && reducer != null && relaunch) train.resume = true; // a relaunched rank continues the checkpoint
         if (existing != null && !train.resume) {
             throw new UserException("--out " + outDir + " already holds a checkpoint: pass --resume to continue it, or choose another --out");
         }
         if (existing == null && train.resume) throw new UserException("--resume: no checkpoint in " + outDir);
-        BatchSource source = data.isText()
-                ? new WindowLoader(data.train(), micro, seqLen, !train.noShuffle, train.seed).asBatchSource()
-                : new ExampleLoader(data.train(), micro, seqLen, !train.noShuffle, train.seed).asBatchSource();
+        dev.peft4j.models.data.DataLoader loader = data.isText()
+                ? new WindowLoader(data.train(), micro, seqLen, !train.noShuffle, train.seed)
+                : new ExampleLoader(data.train(), micro, seqLen, !train.noShuffle, train.seed);
+        if (reducer != null && reducer.size() > loader.batchesPerEpoch()) {
+            throw new UserException("--workers " + reducer.size() + " is more than the " + loader.batchesPerEpoch() + " micro-batches of --data "
+                    + dataOptions.data + " (at --micro-batch-size " + micro + "): a worker would have nothing to train on");
+        }
+        BatchSource source = loader.asBatchSource();
         List<Batch> val = data.val().isEmpty() ? List.of() : data.isText()
                 ? WindowLoader.evaluationBatches(data.val(), micro, seqLen)
                 : ExampleLoader.evaluationBatches(data.val(), micro, seqLen);
@@ -108,6 +131,10 @@ final class FinetuneCommand implements Callable<Integer> {
             if (!quiet) out.printf("resumed from %s at step %d%n", existing, run.step());
         }
         long trainable = peft.trainableParameters().stream().mapToLong(p -> p.size()).sum();
+        if (reducer != null) {
+            if (!"cpu".equals(device)) throw new UserException("--spark runs the steps on the CPU: --device " + device + " cannot be combined with it");
+            run.distributed(reducer);
+        }
         DeviceStep onDevice = openDevice(out, quiet, peft, micro, seqLen);
         if (onDevice != null) {
             try {
@@ -121,6 +148,7 @@ final class FinetuneCommand implements Callable<Integer> {
             out.printf("training %s: %,d trainable parameters, %d x %d tokens per micro-batch, %d micro-batches per step, %d steps%s%n",
                     String.join("+", peft.adapters().keySet()), trainable, micro, seqLen, accumulation, train.steps,
                     onDevice == null ? "" : ", on " + onDevice.device());
+            if (reducer != null) out.printf("data parallel: %d workers, rank %d%n", reducer.size(), reducer.rank());
         }
         CountDownLatch finished = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
@@ -150,7 +178,52 @@ final class FinetuneCommand implements Callable<Integer> {
                 .put("train_loss", progress.lastLoss()).put("step_s", progress.medianStepSeconds()).put("tokens_per_s", progress.tokensPerSecond())
                 .put("peak_rss_bytes", Report.peakRssBytes()).put("device", onDevice == null ? "cpu" : onDevice.device());
         if (last != null) report.put("val_loss", last.loss()).put("val_perplexity", last.perplexity());
+        if (reducer != null) report.put("workers", reducer.size()).put("allreduce_s", run.communicationNanos() / 1e9);
         return new Result(run, last, report);
+    }
+
+    /**
+     * {@code --spark MASTER}: hands this command's arguments, less --spark and --workers, to the ScaleOut on the class
+     * path (the peft4j-spark artifact), which runs them on the workers.
+     */
+    private int scaleOut(PrintWriter out) throws Exception {
+        if (modelOptions.model == null || dataOptions.data == null) throw new UserException("--spark needs --model and --data");
+        if (!"cpu".equals(device)) throw new UserException("--spark runs the steps on the CPU: --device " + device + " cannot be combined with it");
+        if (initAdapter != null && !java.nio.file.Files.isDirectory(initAdapter)) throw new UserException("--init-adapter: " + initAdapter + " is not a directory");
+        java.util.List<dev.peft4j.cli.scaleout.ScaleOut> found = java.util.ServiceLoader.load(dev.peft4j.cli.scaleout.ScaleOut.class).stream()
+                .map(java.util.ServiceLoader.Provider::get).filter(s -> s.name().equals("spark")).toList();
+        if (found.isEmpty()) {
+            throw new UserException("--spark: Spark support is not on the class path: run ./peft4j with PEFT4J_SPARK=1 (it builds cli/spark), or "
+                    + "spark-submit cli/spark/target/peft4j-spark-submit.jar");
+        }
+        int accumulation = train.accumulation();
+        int n = workers;
+        if (n == 0) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+)(,\\d+)?]").matcher(spark.trim());
+            if (!m.matches()) throw new UserException("--workers N is required with --spark " + spark);
+            n = Integer.parseInt(m.group(1));
+        }
+        if (n < 1) throw new UserException("--workers must be at least 1, got " + n);
+        if (n > accumulation) {
+            throw new UserException("--workers " + n + " is more than the " + accumulation
+                    + " micro-batches of each step (--batch-size " + train.batchSize + " / --micro-batch-size " + train.microBatchSize + "): a worker would have nothing to do");
+        }
+        java.util.List<String> args = workerArgs(spec.commandLine().getParseResult().originalArgs());
+        return found.getFirst().finetune(spark, n, args, out, spec.commandLine().getErr());
+    }
+
+    /** The finetune arguments without the command's name, --spark and --workers. */
+    static java.util.List<String> workerArgs(java.util.List<String> original) {
+        java.util.List<String> args = new java.util.ArrayList<>(original);
+        int cmd = args.indexOf("finetune");
+        if (cmd >= 0) args.subList(0, cmd + 1).clear();
+        java.util.List<String> kept = new java.util.ArrayList<>();
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals("--spark") || a.equals("--workers")) i++;
+            else if (!a.startsWith("--spark=") && !a.startsWith("--workers=")) kept.add(a);
+        }
+        return kept;
     }
 
     /**

@@ -36,6 +36,45 @@ public final class Main implements Runnable {
         cli.setOut(out);
         cli.setErr(err);
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            Integer code = userError(e, commandLine);
+            if (code != null) return code;
+            commandLine.getErr().println("peft4j: internal error: " + e);
+            e.printStackTrace(commandLine.getErr());
+            return 1;
+        });
+        return cli.execute(args);
+    }
+
+    /**
+     * One rank of a data-parallel {@code finetune} (see {@link dev.peft4j.cli.scaleout.Worker}): bad input returns 2 with
+     * the message; anything else is rethrown, so that the engine fails the task.
+     */
+    public static dev.peft4j.cli.scaleout.Worker.Result runWorker(java.util.List<String> args, dev.peft4j.models.train.GradientReducer reducer,
+                                                                  boolean relaunch) {
+        java.io.StringWriter o = new java.io.StringWriter(), e = new java.io.StringWriter();
+        FinetuneCommand command = new FinetuneCommand();
+        command.reducer = reducer;
+        command.relaunch = relaunch;
+        CommandLine cli = new CommandLine(command);
+        String[] argv = args.toArray(String[]::new);
+        // the methods' flags, as run() registers them (a bad --plugins was already refused on the driver)
+        MethodOptions.register(cli.getCommandSpec(), PeftMethods.discover(MethodOptions.pluginsDir(argv)));
+        cli.setOut(new PrintWriter(o, true));
+        cli.setErr(new PrintWriter(e, true));
+        RuntimeException[] thrown = new RuntimeException[1];
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            Integer code = userError(ex, commandLine);
+            if (code != null) return code;
+            thrown[0] = ex instanceof RuntimeException r ? r : new RuntimeException(ex);
+            return 1;
+        });
+        int code = cli.execute(argv);
+        if (thrown[0] != null) throw thrown[0];
+        return new dev.peft4j.cli.scaleout.Worker.Result(code, o.toString(), e.toString());
+    }
+
+    /** The exit code for a UserException or a failed write (printing its message), or null for anything else. */
+    private static Integer userError(Exception e, CommandLine commandLine) {
             Throwable cause = e;
             while (cause != null && !(cause instanceof UserException)) cause = cause.getCause();
             if (cause != null) {
@@ -49,11 +88,7 @@ public final class Main implements Runnable {
                     return 1;
                 }
             }
-            commandLine.getErr().println("peft4j: internal error: " + e);
-            e.printStackTrace(commandLine.getErr());
-            return 1;
-        });
-        return cli.execute(args);
+            return null;
     }
 
     @Override

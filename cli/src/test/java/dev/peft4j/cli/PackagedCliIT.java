@@ -39,6 +39,15 @@ class PackagedCliIT {
     }
 
     @Test
+    void thePlainCliCarriesNoSpark() throws IOException {
+        // Spark lives in the cli/spark sub-artifact: none of its (or Scala's) jars in the plain CLI's lib/
+        try (var jars = Files.list(TARGET.resolve("lib"))) {
+            List<String> names = jars.map(p -> p.getFileName().toString()).toList();
+            assertTrue(names.stream().noneMatch(n -> n.startsWith("spark-") || n.startsWith("scala-") || n.startsWith("peft4j-spark")), names.toString());
+        }
+    }
+
+    @Test
     void theLauncherRunsTheMainJob() throws Exception {
         List<String> cmd = new ArrayList<>(List.of("bash", ROOT.resolve("peft4j").toString(), "generate", "--max-new-tokens", "4", "--json"));
         String out = run(cmd);

@@ -93,6 +93,8 @@ public final class TrainingRun {
     private int step;
     private volatile boolean stopRequested;
     private DeviceStep device; // null: steps run on the CPU
+    private GradientReducer reducer; // null: one process
+    private long commNanos, computeNanos;
 
     public TrainingRun(PeftModel model, LlamaTrainer trainer, BatchSource train, List<Batch> validation, Options options, Path outDir,
                        Listener listener) {
@@ -118,6 +120,7 @@ public final class TrainingRun {
      * name and size; otherwise a UserException names the first that differs. The caller closes the step.
      */
     public void onDevice(DeviceStep device) {
+        if (reducer != null) throw new UserException("data-parallel training runs its steps on the CPU; --device cannot be combined with it");
         optimizer.startOn(device);
         this.device = device;
     }
@@ -151,13 +154,34 @@ public final class TrainingRun {
         int firstStep = step;
         EvalInfo lastEval = null;
         while (step < options.steps()) {
-            long t0 = System.nanoTime();
+            long t0 = System.nanoTime(), commBefore = commNanos;
             double loss = 0;
             long tokens = 0;
-            for (int micro = 0; micro < options.accumulation(); micro++) {
-                Batch b = train.next();
-                loss += device == null ? trainer.forwardBackward(b) : device.forwardBackward(b.inputs(), b.targets(), b.weights(), micro == 0);
-                tokens += (long) b.batchSize() * b.seqLen();
+            if (reducer == null) {
+                for (int micro = 0; micro < options.accumulation(); micro++) {
+                    Batch b = train.next();
+                    loss += device == null ? trainer.forwardBackward(b) : device.forwardBackward(b.inputs(), b.targets(), b.weights(), micro == 0);
+                    tokens += (long) b.batchSize() * b.seqLen();
+                }
+            } else {
+                // Data parallel: every rank reads every micro-batch (so the data position stays the one process's) and
+                // computes micro-batches rank, rank + size, ...; each pass gets the dropout seed it has in one process.
+                long firstMicro = trainer.microSteps(), f0 = System.nanoTime();
+                for (int micro = 0; micro < options.accumulation(); micro++) {
+                    Batch b = train.next();
+                    if (micro % reducer.size() != reducer.rank()) continue;
+                    trainer.setMicroSteps(firstMicro + micro);
+                    loss += trainer.forwardBackward(b);
+                    tokens += (long) b.batchSize() * b.seqLen();
+                }
+                trainer.setMicroSteps(firstMicro + options.accumulation());
+                long c0 = System.nanoTime();
+                computeNanos = c0 - f0;
+                double[] sums = {loss, tokens};
+                reducer.allReduce(params, sums);
+                commNanos += System.nanoTime() - c0;
+                loss = sums[0];
+                tokens = Math.round(sums[1]);
             }
             loss /= options.accumulation();
             double lr = schedule.at(step);
@@ -167,8 +191,15 @@ public final class TrainingRun {
             double elapsed = (System.nanoTime() - startNanos) / 1e9;
             double eta = elapsed / (step - firstStep) * (options.steps() - step);
             StepInfo info = new StepInfo(step, options.steps(), loss, lr, norm, tokens, seconds, tokens / seconds, eta);
-            appendMetrics(Map.of("type", "train", "step", step, "loss", loss, "lr", lr, "grad_norm", norm, "tokens", tokens,
-                    "step_s", seconds, "tokens_per_s", tokens / seconds));
+            if (!writer()) continue;
+            Map<String, Object> row = new java.util.HashMap<>(Map.of("type", "train", "step", step, "loss", loss, "lr", lr, "grad_norm", norm,
+                    "tokens", tokens, "step_s", seconds, "tokens_per_s", tokens / seconds));
+            if (reducer != null) {
+                row.put("workers", reducer.size());
+                row.put("allreduce_s", (commNanos - commBefore) / 1e9);
+                row.put("compute_s", computeNanos / 1e9);
+            }
+            appendMetrics(row);
             listener.step(info);
             if (step == stopAfter) stopRequested = true;
             boolean last = step == options.steps();
@@ -185,6 +216,31 @@ public final class TrainingRun {
             if (stopRequested) break;
         }
         return lastEval;
+    }
+
+    /**
+     * Trains data parallel from now on: this process is rank {@code reducer.rank()} of {@code reducer.size()}, each
+     * running this same run (same model, methods, seed and data); the reducer sums the gradients once per optimizer
+     * step. Rank 0 alone validates and writes metrics and checkpoints; the others only train (and take the same
+     * steps). CPU steps only.
+     */
+    public void distributed(GradientReducer reducer) {
+        if (device != null) throw new UserException("data-parallel training runs its steps on the CPU; --device cannot be combined with it");
+        if (reducer.size() > options.accumulation()) {
+            throw new UserException("--workers " + reducer.size() + " is more than the " + options.accumulation()
+                    + " micro-batches of each step (--batch-size / --micro-batch-size): a worker would have nothing to do");
+        }
+        this.reducer = reducer;
+    }
+
+    /** Nanoseconds spent in the reducer so far (data parallel only). */
+    public long communicationNanos() {
+        return commNanos;
+    }
+
+    /** Whether this process writes metrics, checkpoints and results: always, except ranks other than 0 of a data-parallel run. */
+    public boolean writer() {
+        return reducer == null || reducer.rank() == 0;
     }
 
     /** Weighted mean loss over the validation batches (forward only). */
