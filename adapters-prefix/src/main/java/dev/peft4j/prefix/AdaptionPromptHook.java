@@ -3,7 +3,7 @@ package dev.peft4j.prefix;
 import dev.peft4j.api.GatedAttentionHook;
 import dev.peft4j.api.Parameter;
 import dev.peft4j.api.Pass;
-import dev.peft4j.kernels.MatmulCpu;
+import dev.peft4j.api.FrozenLinear;
 import dev.peft4j.kernels.Threads;
 import java.util.Arrays;
 
@@ -24,14 +24,14 @@ import java.util.Arrays;
 final class AdaptionPromptHook implements GatedAttentionHook {
     private final Parameter prompt;  // [1][len][dim]
     private final Parameter gate;    // [nHeads] (one per head) or [1] (one per layer, shared by every head)
-    private final float[] wk, wv;    // [kvDim][dim] frozen
+    private final FrozenLinear wk, wv; // [kvDim][dim] frozen, in the base's stored type
     private final int len, dim, nHeads, nKv, hd, kvDim;
     private final float[] kp, vp;    // [len][kvDim]
     private final float[] dKp, dVp;  // [len][kvDim]
     private float[] probs = new float[0]; // [n][nHeads][len] of the latest forward
     private float[] mixed = new float[0]; // [n][nHeads*hd]    a = Σ p Vp, before the gate
 
-    AdaptionPromptHook(Parameter prompt, Parameter gate, float[] wk, float[] wv, int len, int dim, int nHeads, int nKv) {
+    AdaptionPromptHook(Parameter prompt, Parameter gate, FrozenLinear wk, FrozenLinear wv, int len, int dim, int nHeads, int nKv) {
         this.prompt = prompt;
         this.gate = gate;
         this.wk = wk;
@@ -50,8 +50,8 @@ final class AdaptionPromptHook implements GatedAttentionHook {
 
     @Override
     public void forward(float[] q, float[] out, int n, Pass pass) {
-        MatmulCpu.forward(kp, 0, prompt.data(), 0, wk, 0, len, dim, kvDim);
-        MatmulCpu.forward(vp, 0, prompt.data(), 0, wv, 0, len, dim, kvDim);
+        wk.forward(kp, 0, prompt.data(), 0, len);
+        wv.forward(vp, 0, prompt.data(), 0, len);
         if (probs.length < n * nHeads * len) {
             probs = new float[n * nHeads * len];
             mixed = new float[n * nHeads * hd];
@@ -117,7 +117,7 @@ final class AdaptionPromptHook implements GatedAttentionHook {
             }
         }
         // dprompt [len][dim] += dKp [len][kvDim] · Wk [kvDim][dim] + dVp · Wv
-        MatmulCpu.backwardInput(prompt.grad(), 0, dKp, 0, wk, 0, len, dim, kvDim);
-        MatmulCpu.backwardInput(prompt.grad(), 0, dVp, 0, wv, 0, len, dim, kvDim);
+        wk.backwardInput(prompt.grad(), 0, dKp, 0, len);
+        wv.backwardInput(prompt.grad(), 0, dVp, 0, len);
     }
 }

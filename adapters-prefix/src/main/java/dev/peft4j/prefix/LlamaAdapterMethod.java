@@ -59,8 +59,8 @@ public final class LlamaAdapterMethod implements PeftMethod<AdaptionPromptConfig
             Parameter gate = ctx.trainable(new ParamSpec(prefix + "adaption_gate", new int[]{gates}, ParamSpec.zeros()));
             params.add(prompt);
             params.add(gate);
-            ctx.addGatedAttentionHook(l, new AdaptionPromptHook(prompt, gate, ctx.baseWeight(new LinearSite(l, LinearSite.Kind.K)),
-                    ctx.baseWeight(new LinearSite(l, LinearSite.Kind.V)), config.adapterLen(), m.dim(), m.nHeads(), m.nKvHeads()));
+            ctx.addGatedAttentionHook(l, new AdaptionPromptHook(prompt, gate, ctx.baseLinear(new LinearSite(l, LinearSite.Kind.K)),
+                    ctx.baseLinear(new LinearSite(l, LinearSite.Kind.V)), config.adapterLen(), m.dim(), m.nHeads(), m.nKvHeads()));
         }
         AdaptionPromptConfig saved = new AdaptionPromptConfig(config.peftType(), config.adapterLen(), m.nLayers() - first, first,
                 "self_attn", config.taskType(), config.baseModelNameOrPath(), config.inferenceMode(), config.gate());

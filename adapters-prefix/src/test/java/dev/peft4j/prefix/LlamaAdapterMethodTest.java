@@ -3,6 +3,7 @@ package dev.peft4j.prefix;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.api.PeftMethod;
 import dev.peft4j.api.UserException;
@@ -40,6 +41,40 @@ class LlamaAdapterMethodTest extends PeftMethodContract<AdaptionPromptConfig> {
         assertEquals("ADAPTION_PROMPT_PER_HEAD", heads.adapters().get("llama-adapter").adapter().config().peftType());
         var e = assertThrows(UserException.class, () -> new PeftModel(base(), 1).install(method(), AdaptionPromptConfig.fromLayer(3, 2)));
         assertEquals("LLaMA-Adapter config: adapter_start_layer 2 does not fit a model with 2 layers", e.getMessage());
+    }
+
+    /**
+     * On a BF16 base the prompts' k/v projections read the BF16 weights as they are stored (the base is not
+     * turned into float32) and give the loss and gradients of a float32 base holding the same values. Prompts
+     * of 3 rows (the few-row path) and 6 (the packed GEMM).
+     */
+    @Test
+    void readsACompressedBaseAsStored() {
+        for (int len : new int[]{3, 6}) {
+            LlamaWeights bf16 = base().convertBase(dev.peft4j.kernels.quant.GgmlType.BF16);
+            LlamaWeights f32 = base().convertBase(dev.peft4j.kernels.quant.GgmlType.BF16).convertBase(dev.peft4j.kernels.quant.GgmlType.F32);
+            PeftModel a = new PeftModel(bf16, 1), b = new PeftModel(f32, 1);
+            a.install(method(), AdaptionPromptConfig.fromLayer(len, 0));
+            b.install(method(), AdaptionPromptConfig.fromLayer(len, 0));
+            randomize(a, 5);
+            randomize(b, 5);
+            var batch = batch(bf16.config, 2, 6, 3);
+            double la = a.trainer(2, 6, false).forwardBackward(batch), lb = b.trainer(2, 6, false).forwardBackward(batch);
+            System.out.printf("LLaMA-Adapter on BF16 vs float32 base, %d prompt rows: loss %.7f vs %.7f%n", len, la, lb);
+            assertEquals(lb, la, 1e-6 * Math.abs(lb));
+            assertEquals(java.util.Set.of(dev.peft4j.kernels.quant.GgmlType.BF16), bf16.storedTypes(), "the base stays BF16");
+            for (int i = 0; i < a.trainableParameters().size(); i++) {
+                float[] ga = a.trainableParameters().get(i).grad(), gb = b.trainableParameters().get(i).grad();
+                double scale = 0, diff = 0;
+                for (int k = 0; k < gb.length; k++) {
+                    scale = Math.max(scale, Math.abs(gb[k]));
+                    diff = Math.max(diff, Math.abs(ga[k] - gb[k]));
+                }
+                System.out.printf("  %s: gradient max diff %.2e of max %.2e%n", a.trainableParameters().get(i).name(), diff, scale);
+                // every linear of the two models sums in a different order (BF16 and float32 kernels): float32 rounding
+                assertTrue(scale > 0 && diff <= 5e-5 * scale, a.trainableParameters().get(i).name() + ": " + diff + " of " + scale);
+            }
+        }
     }
 
     /** LoRA + prefix + LLaMA-Adapter on one model: one trainer, cached generation, save and load of the combination. */

@@ -19,8 +19,15 @@ public interface InstallContext {
     /** The Hugging Face names of the base model's tensors, in checkpoint order. */
     java.util.List<String> baseTensorNames();
 
-    /** A base linear weight [out][in], to read (LLaMA-Adapter's frozen k/v projections) or merge into. */
+    /**
+     * A base linear weight [out][in] as float32, to merge into (or read as floats): a base stored in another
+     * type (BF16, Q8_0, ...) is converted to float32 in place for good, so a method that only applies the
+     * frozen projection uses {@link #baseLinear} instead.
+     */
     float[] baseWeight(LinearSite site);
+
+    /** The frozen base linear at {@code site}, applied in its stored type (no float32 copy): LLaMA-Adapter's k/v projections. */
+    FrozenLinear baseLinear(LinearSite site);
 
     /** Adds a hook to a linear site; hooks at one site add up in registration order. */
     void addLinearHook(LinearSite site, LinearHook hook);

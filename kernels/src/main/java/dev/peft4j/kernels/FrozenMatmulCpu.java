@@ -24,15 +24,16 @@ import jdk.incubator.vector.VectorSpecies;
  *       values at a time (BF16: a shift; F16: its bits moved and rescaled by 2¹¹²; Q8_0 and Q4_0:
  *       int8 or nibbles widened and scaled), and dotted with x. Split over rows of W, so the
  *       compressed bytes stream from memory once: memory-bound, as a matvec is.
- *   <li><b>Many rows</b> (training, prompts): a tile of W rows is decoded into a small per-thread
- *       float panel, which {@link MatmulCpu}'s GEMM then reads for all n rows of x; the decode is
- *       paid once per call and amortised over n. The forward splits tiles of output rows over
- *       threads; the input gradient splits column blocks of dx, each summing the tiles of W in
- *       order, so every element is written by one thread and summed in a fixed order.
+ *   <li><b>Many rows</b> (training, prompts): {@link MatmulCpu}'s packed GEMM, the float32 path's
+ *       own loop nest, with W decoded straight into its packed B panels (a K×N block sized for L2)
+ *       where the float32 path copies them from the array: the same blocking (K blocks start on W's
+ *       blocks of values), packing of x and thread split, plus one decode per element of W per thread
+ *       that packs it (amortised over the n rows of x that each panel serves). Each element of y or dx
+ *       is summed by one thread in a fixed order, so results repeat bit for bit.
  * </ul>
  *
  * <p>Q4_K and Q6_K are decoded block by block on the scalar path ({@link #decode}) and take the
- * same two routes through a float row or panel.
+ * same two routes, through a float row or the GEMM's panels.
  */
 public final class FrozenMatmulCpu {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -48,14 +49,10 @@ public final class FrozenMatmulCpu {
 
     /** The forward takes the register path up to this many rows of x. */
     private static final int DOT_MAX_ROWS = 4;
-    /** Output rows of W decoded at once by the forward's panels (a multiple of MatmulCpu's column tile). */
-    private static final int FORWARD_TILE = 128;
-    /** The input gradient's panels: TILE rows of W by BLOCK columns (a multiple of every block size). */
-    private static final int BACKWARD_TILE = 256, BACKWARD_BLOCK = 256;
     private static final long PARALLEL_MIN_MACS = 1 << 15;
 
-    /** Per-thread float scratch: [0] a panel of decoded W, [1] a tile of y or dy, [2] a block of dx. */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0], new float[0]});
+    /** Per-thread float scratch: [0] a row (or part of one) of decoded W. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0]});
 
     private FrozenMatmulCpu() {}
 
@@ -66,6 +63,8 @@ public final class FrozenMatmulCpu {
             MatmulCpu.forward(y, yOff, x, xOff, w.f32(), 0, n, in, out);
         } else if (n <= 0 || out <= 0) {
             return;
+        } else if (in <= 0) {
+            java.util.Arrays.fill(y, yOff, yOff + n * out, 0f);
         } else if (n <= DOT_MAX_ROWS) {
             run(out, (long) n * in * out, (from, to) -> {
                 float[] row = rowScratch(w);
@@ -73,17 +72,9 @@ public final class FrozenMatmulCpu {
                     for (int i = 0; i < n; i++) y[yOff + i * out + o] = dot(w, o, x, xOff + i * in, row);
             });
         } else {
-            int tiles = (out + FORWARD_TILE - 1) / FORWARD_TILE;
-            run(tiles, (long) n * in * out, (from, to) -> {
-                float[][] s = SCRATCH.get();
-                float[] panel = grow(s, 0, FORWARD_TILE * in), yT = grow(s, 1, n * FORWARD_TILE);
-                for (int t = from; t < to; t++) {
-                    int o0 = t * FORWARD_TILE, rows = Math.min(FORWARD_TILE, out - o0);
-                    decode(w, o0, o0 + rows, 0, in, panel, 0, in);
-                    MatmulCpu.forward(yT, 0, x, xOff, panel, 0, n, in, rows); // yT [n][rows]
-                    for (int i = 0; i < n; i++) System.arraycopy(yT, i * rows, y, yOff + i * out + o0, rows);
-                }
-            });
+            // y = x·Wᵀ: the GEMM's B(p, j) = W[j][p], its K blocks on W's blocks of values
+            MatmulCpu.gemm(y, yOff, out, false, x, xOff, in, 1, (pb, pc, kc, jc, nc) -> packRows(w, pb, pc, kc, jc, nc),
+                    w.type().blockSize(), n, out, in);
         }
     }
 
@@ -95,23 +86,48 @@ public final class FrozenMatmulCpu {
             return;
         }
         if (n <= 0 || in <= 0 || out <= 0) return;
-        int blocks = (in + BACKWARD_BLOCK - 1) / BACKWARD_BLOCK;
-        run(blocks, (long) n * in * out, (from, to) -> {
-            float[][] s = SCRATCH.get();
-            float[] panel = grow(s, 0, BACKWARD_TILE * BACKWARD_BLOCK), dyT = grow(s, 1, n * BACKWARD_TILE),
-                    dxT = grow(s, 2, n * BACKWARD_BLOCK);
-            for (int b = from; b < to; b++) {
-                int k0 = b * BACKWARD_BLOCK, cols = Math.min(BACKWARD_BLOCK, in - k0);
-                for (int i = 0; i < n; i++) System.arraycopy(dx, dxOff + i * in + k0, dxT, i * cols, cols); // dxT [n][cols]
-                for (int o0 = 0; o0 < out; o0 += BACKWARD_TILE) {
-                    int rows = Math.min(BACKWARD_TILE, out - o0);
-                    decode(w, o0, o0 + rows, k0, k0 + cols, panel, 0, cols); // panel [rows][cols]
-                    for (int i = 0; i < n; i++) System.arraycopy(dy, dyOff + i * out + o0, dyT, i * rows, rows); // dyT [n][rows]
-                    MatmulCpu.backwardInput(dxT, 0, dyT, 0, panel, 0, n, cols, rows);
+        // dx += dy·W: the GEMM's B(p, j) = W[p][j]
+        MatmulCpu.gemm(dx, dxOff, in, true, dy, dyOff, out, 1, (pb, pc, kc, jc, nc) -> packColumns(w, pb, pc, kc, jc, nc), 1, n, in, out);
+    }
+
+    /**
+     * The GEMM's block B(pc..pc+kc, jc..jc+nc) for B = Wᵀ (B(p, j) = W[j][p]): rows jc.. of W, columns
+     * pc.., decoded a row at a time (from the block that holds column pc) and laid into the panels.
+     */
+    private static void packRows(WeightMatrix w, float[] pb, int pc, int kc, int jc, int nc) {
+        int nr = MatmulCpu.panelWidth(), bs = w.type().blockSize();
+        int p0 = pc / bs * bs, p1 = Math.min(w.cols(), (pc + kc + bs - 1) / bs * bs), skip = pc - p0;
+        float[] row = grow(SCRATCH.get(), 0, p1 - p0);
+        for (int jr = 0; jr < nc; jr += nr) {
+            int base = jr * kc, cols = Math.min(nr, nc - jr);
+            for (int j = 0; j < nr; j++) {
+                int dst = base + j;
+                if (j < cols) {
+                    decode(w, jc + jr + j, jc + jr + j + 1, p0, p1, row, 0, p1 - p0);
+                    for (int kk = 0; kk < kc; kk++) pb[dst + kk * nr] = row[skip + kk];
+                } else {
+                    for (int kk = 0; kk < kc; kk++) pb[dst + kk * nr] = 0f;
                 }
-                for (int i = 0; i < n; i++) System.arraycopy(dxT, i * cols, dx, dxOff + i * in + k0, cols);
             }
-        });
+        }
+    }
+
+    /**
+     * The GEMM's block B(pc..pc+kc, jc..jc+nc) for B = W (B(p, j) = W[p][j]): rows pc.. of W, each
+     * decoded over columns jc.. (from the block that holds column jc) and cut into the panels.
+     */
+    private static void packColumns(WeightMatrix w, float[] pb, int pc, int kc, int jc, int nc) {
+        int nr = MatmulCpu.panelWidth(), bs = w.type().blockSize();
+        int c0 = jc / bs * bs, c1 = Math.min(w.cols(), (jc + nc + bs - 1) / bs * bs), skip = jc - c0;
+        float[] row = grow(SCRATCH.get(), 0, c1 - c0);
+        for (int kk = 0; kk < kc; kk++) {
+            decode(w, pc + kk, pc + kk + 1, c0, c1, row, 0, c1 - c0);
+            for (int jr = 0; jr < nc; jr += nr) {
+                int dst = jr * kc + kk * nr, cols = Math.min(nr, nc - jr);
+                System.arraycopy(row, skip + jr, pb, dst, cols);
+                if (cols < nr) java.util.Arrays.fill(pb, dst + cols, dst + nr, 0f);
+            }
+        }
     }
 
     /** out [n][dim] = rows tokens[i] of the table W [vocab][dim], decoded. */
@@ -158,37 +174,83 @@ public final class FrozenMatmulCpu {
             for (; k < in; k++) s += row[k] * x[xOff + k];
             return s;
         }
-        GgmlType t = w.type();
         MemorySegment seg = w.data();
         long base = o * w.rowBytes();
-        FloatVector acc = FloatVector.zero(S);
+        // one small method per type: each is compiled with its own inlining budget, so the vector
+        // helpers inline (a vector returned from a call that is not inlined is boxed: many times slower)
+        return switch (w.type()) {
+            case BF16 -> dotBf16(seg, base, x, xOff, in);
+            case F16 -> dotF16(seg, base, x, xOff, in);
+            case Q8_0 -> dotQ8(seg, base, x, xOff, in);
+            case Q4_0 -> dotQ4(seg, base, x, xOff, in);
+            default -> throw new AssertionError(w.type());
+        };
+    }
+
+    // Two accumulators (even and odd vectors or blocks) so that consecutive FMAs do not wait on each other's latency.
+
+    private static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
         int k = 0;
-        switch (t) {
-            case BF16 -> {
-                for (int bound = S.loopBound(in); k < bound; k += L) acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
-            }
-            case F16 -> {
-                for (int bound = S.loopBound(in); k < bound; k += L) acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
-            }
-            case Q8_0 -> {
-                for (long b = base; k < in; k += 32, b += 34) {
-                    FloatVector block = FloatVector.zero(S);
-                    for (int j = 0; j < 32; j += L) block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
-                    acc = block.fma(scale(seg, b), acc);
-                }
-            }
-            case Q4_0 -> {
-                for (long b = base; k < in; k += 32, b += 18) {
-                    FloatVector block = FloatVector.zero(S);
-                    for (int j = 0; j < 32; j += L) block = q4(seg, b + 2 + (j & 15), j >= 16).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
-                    acc = block.fma(scale(seg, b), acc);
-                }
-            }
-            default -> throw new AssertionError(t);
+        for (int bound = in - 2 * L; k <= bound; k += 2 * L) {
+            acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            acc1 = bf16(seg, base + 2L * (k + L)).fma(FloatVector.fromArray(S, x, xOff + k + L), acc1);
         }
-        float s = MatmulCpu.sum(acc);
-        for (; k < in; k++) s += (t == GgmlType.BF16 ? Dequant.bf16ToF32(seg.get(SHORT_LE, base + 2L * k)) : Dequant.f16At(seg, base + 2L * k)) * x[xOff + k];
+        for (int bound = S.loopBound(in); k < bound; k += L) acc = bf16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+        float s = MatmulCpu.sum(acc.add(acc1));
+        for (; k < in; k++) s += Dequant.bf16ToF32(seg.get(SHORT_LE, base + 2L * k)) * x[xOff + k];
         return s;
+    }
+
+    private static float dotF16(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
+        int k = 0;
+        for (int bound = in - 2 * L; k <= bound; k += 2 * L) {
+            acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+            acc1 = f16(seg, base + 2L * (k + L)).fma(FloatVector.fromArray(S, x, xOff + k + L), acc1);
+        }
+        for (int bound = S.loopBound(in); k < bound; k += L) acc = f16(seg, base + 2L * k).fma(FloatVector.fromArray(S, x, xOff + k), acc);
+        float s = MatmulCpu.sum(acc.add(acc1));
+        for (; k < in; k++) s += Dequant.f16At(seg, base + 2L * k) * x[xOff + k];
+        return s;
+    }
+
+    private static float dotQ8(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
+        long b = base;
+        int k = 0;
+        for (; k + 64 <= in; k += 64, b += 68) {
+            FloatVector block = FloatVector.zero(S), block1 = block;
+            for (int j = 0; j < 32; j += L) {
+                block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+                block1 = q8(seg, b + 36 + j).fma(FloatVector.fromArray(S, x, xOff + k + 32 + j), block1);
+            }
+            acc = block.fma(scale(seg, b), acc);
+            acc1 = block1.fma(scale(seg, b + 34), acc1);
+        }
+        if (k < in) { // an odd last block
+            FloatVector block = FloatVector.zero(S);
+            for (int j = 0; j < 32; j += L) block = q8(seg, b + 2 + j).fma(FloatVector.fromArray(S, x, xOff + k + j), block);
+            acc = block.fma(scale(seg, b), acc);
+        }
+        return MatmulCpu.sum(acc.add(acc1));
+    }
+
+    private static float dotQ4(MemorySegment seg, long base, float[] x, int xOff, int in) {
+        FloatVector acc = FloatVector.zero(S), acc1 = acc;
+        long b = base;
+        for (int k = 0; k < in; k += 32, b += 18) {
+            FloatVector lo = FloatVector.zero(S), hi = lo;
+            for (int j = 0; j < 16; j += L) { // L bytes give elements j.. (low nibbles) and 16 + j.. (high)
+                IntVector q = nibbles(seg, b + 2 + j);
+                lo = low(q).fma(FloatVector.fromArray(S, x, xOff + k + j), lo);
+                hi = high(q).fma(FloatVector.fromArray(S, x, xOff + k + 16 + j), hi);
+            }
+            FloatVector sc = scale(seg, b);
+            acc = lo.fma(sc, acc);
+            acc1 = hi.fma(sc, acc1);
+        }
+        return MatmulCpu.sum(acc.add(acc1));
     }
 
     private static FloatVector bf16(MemorySegment seg, long off) {
@@ -214,11 +276,22 @@ public final class FrozenMatmulCpu {
         return (FloatVector) ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, S, 0);
     }
 
-    /** q - 8 for the low (elements 0..15) or high (16..31) nibbles of a Q4_0 block's bytes at off, widened. */
-    private static FloatVector q4(MemorySegment seg, long off, boolean high) {
-        ByteVector b = ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN);
-        ByteVector q = high ? b.lanewise(VectorOperators.LSHR, 4) : b.and((byte) 0x0f);
-        return (FloatVector) q.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0);
+    /**
+     * L bytes of a Q4_0 block's nibbles at off, zero-extended to ints (shifting and masking ints, not
+     * bytes: x86 has no byte shifts, and the Vector API's byte shift is far slower than the int one).
+     */
+    private static IntVector nibbles(MemorySegment seg, long off) {
+        return (IntVector) ByteVector.fromMemorySegment(BY, seg, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0);
+    }
+
+    /** q - 8 of the low nibbles (a block's elements 0..15), as floats. */
+    private static FloatVector low(IntVector bytes) {
+        return (FloatVector) bytes.and(0x0f).sub(8).convertShape(VectorOperators.I2F, S, 0);
+    }
+
+    /** q - 8 of the high nibbles (elements 16..31), as floats. */
+    private static FloatVector high(IntVector bytes) {
+        return (FloatVector) bytes.lanewise(VectorOperators.LSHR, 4).and(0x0f).sub(8).convertShape(VectorOperators.I2F, S, 0);
     }
 
     /** A block's f16 scale (its first two bytes), broadcast. */
@@ -249,27 +322,48 @@ public final class FrozenMatmulCpu {
             long base = r * w.rowBytes();
             int d = dstOff + (r - r0) * ld - c0, k = c0;
             if (vector) {
-                switch (t) {
-                    case BF16 -> { for (; k + L <= c1; k += L) bf16(seg, base + 2L * k).intoArray(dst, d + k); }
-                    case F16 -> { for (; k + L <= c1; k += L) f16(seg, base + 2L * k).intoArray(dst, d + k); }
-                    case Q8_0 -> {
-                        for (; k < c1; k += 32) {
-                            long b = base + (k >> 5) * 34L;
-                            FloatVector sc = scale(seg, b);
-                            for (int j = 0; j < 32; j += L) q8(seg, b + 2 + j).mul(sc).intoArray(dst, d + k + j);
-                        }
-                    }
-                    case Q4_0 -> {
-                        for (; k < c1; k += 32) {
-                            long b = base + (k >> 5) * 18L;
-                            FloatVector sc = scale(seg, b);
-                            for (int j = 0; j < 32; j += L) q4(seg, b + 2 + (j & 15), j >= 16).mul(sc).intoArray(dst, d + k + j);
-                        }
-                    }
+                k = switch (t) { // one small method per type, as dot's
+                    case BF16 -> decodeBf16(seg, base, k, c1, dst, d);
+                    case F16 -> decodeF16(seg, base, k, c1, dst, d);
+                    case Q8_0 -> decodeQ8(seg, base, k, c1, dst, d);
+                    case Q4_0 -> decodeQ4(seg, base, k, c1, dst, d);
                     default -> throw new AssertionError(t);
-                }
+                };
             }
             if (k < c1) Dequant.dequantize(t, seg, base + t.byteSize(k), dst, d + k, c1 - k); // the scalar path, or a float row's tail
         }
+    }
+
+    /** Row values [k, c1) at base (a row's bytes) into dst[d + k ..], whole vectors; returns where it stopped. */
+    private static int decodeBf16(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k + L <= c1; k += L) bf16(seg, base + 2L * k).intoArray(dst, d + k);
+        return k;
+    }
+
+    private static int decodeF16(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k + L <= c1; k += L) f16(seg, base + 2L * k).intoArray(dst, d + k);
+        return k;
+    }
+
+    private static int decodeQ8(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k < c1; k += 32) {
+            long b = base + (k >> 5) * 34L;
+            FloatVector sc = scale(seg, b);
+            for (int j = 0; j < 32; j += L) q8(seg, b + 2 + j).mul(sc).intoArray(dst, d + k + j);
+        }
+        return k;
+    }
+
+    private static int decodeQ4(MemorySegment seg, long base, int k, int c1, float[] dst, int d) {
+        for (; k < c1; k += 32) {
+            long b = base + (k >> 5) * 18L;
+            FloatVector sc = scale(seg, b);
+            for (int j = 0; j < 16; j += L) {
+                IntVector q = nibbles(seg, b + 2 + j);
+                low(q).mul(sc).intoArray(dst, d + k + j);
+                high(q).mul(sc).intoArray(dst, d + k + 16 + j);
+            }
+        }
+        return k;
     }
 }

@@ -241,6 +241,21 @@ public final class MatmulCpu {
     // ---------------------------------------------------------------- packed GEMM
 
     /**
+     * Packs B(pc..pc+kc, jc..jc+nc) into {@code pb} as panels of {@link #NR} columns: panel p holds (kk, j)
+     * at p*kc*NR + kk*NR + j, zero-padded past the last column ({@link #packB}'s layout). The GEMM asks
+     * for one block at a time, on the thread that uses it, so B may be produced on the fly (a compressed
+     * weight decoded into the panel: {@link FrozenMatmulCpu}) instead of read from a float array.
+     */
+    interface BPacker {
+        void pack(float[] pb, int pc, int kc, int jc, int nc);
+    }
+
+    /** Columns of one packed panel of B (two vectors). */
+    static int panelWidth() {
+        return NR;
+    }
+
+    /**
      * C (+)= A·B with C(i,j) = c[cOff + i*ldc + j], A(i,p) = a[aOff + i*ars + p*acs],
      * B(p,j) = b[bOff + p*brs + j*bcs]; C is m×nn, the sum runs over k.
      */
@@ -248,7 +263,18 @@ public final class MatmulCpu {
                              float[] a, int aOff, int ars, int acs,
                              float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
         if (m <= 0 || nn <= 0 || k <= 0) return;
-        gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
+        gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, (pb, pc, kc, jc, nc) -> packB(pb, b, bOff, brs, bcs, pc, kc, jc, nc), 1, m, nn, k);
+    }
+
+    /**
+     * C (+)= A·B as above with B's blocks from {@code b}; every K block but the last starts at a
+     * multiple of {@code kAlign} (a compressed weight's block of values, at most {@link #KC}).
+     */
+    static void gemm(float[] c, int cOff, int ldc, boolean accumulate,
+                     float[] a, int aOff, int ars, int acs, BPacker b, int kAlign, int m, int nn, int k) {
+        if (m <= 0 || nn <= 0 || k <= 0) return;
+        if (kAlign < 1 || kAlign > KC) throw new IllegalArgumentException("K blocks aligned to " + kAlign + " (1 to " + KC + ")");
+        gemm(c, cOff, ldc, 1, accumulate, a, aOff, ars, acs, b, kAlign, m, nn, k);
     }
 
     /**
@@ -270,9 +296,9 @@ public final class MatmulCpu {
     /** As above with C(i,j) = c[cOff + i*crs + j*ccs]. */
     private static void gemm(float[] c, int cOff, int crs, int ccs, boolean accumulate,
                              float[] a, int aOff, int ars, int acs,
-                             float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
+                             BPacker b, int kAlign, int m, int nn, int k) {
         if (splitK(m, nn, k)) {
-            gemmSplitK(c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, m, nn, k);
+            gemmSplitK(c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, kAlign, m, nn, k);
             return;
         }
         int mBlocks = (m + MR - 1) / MR, nPanels = (nn + NR - 1) / NR;
@@ -283,10 +309,10 @@ public final class MatmulCpu {
         Threads.RangeTask task = (from, to) -> {
             float[] scratch = SCRATCH.get();
             if (splitRows)
-                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
+                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, kAlign, k,
                         from * MR, Math.min(m, to * MR), 0, nn);
             else
-                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, bOff, brs, bcs, k,
+                gemmBlock(scratch, c, cOff, crs, ccs, accumulate, a, aOff, ars, acs, b, kAlign, k,
                         0, m, from * NR, Math.min(nn, to * NR));
         };
         // one range of blocks per thread, so each thread packs its operands once
@@ -297,7 +323,7 @@ public final class MatmulCpu {
     /** C (+)= A·B as the sum of fixed k blocks' products (see {@link #splitK}); the blocks in parallel, then their sum by rows. */
     private static void gemmSplitK(float[] c, int cOff, int crs, int ccs, boolean accumulate,
                                    float[] a, int aOff, int ars, int acs,
-                                   float[] b, int bOff, int brs, int bcs, int m, int nn, int k) {
+                                   BPacker b, int kAlign, int m, int nn, int k) {
         int blocks = (k + K_SPLIT_BLOCK - 1) / K_SPLIT_BLOCK, size = m * nn;
         float[] partials = PARTIALS.get();
         if (partials.length < blocks * size) PARTIALS.set(partials = new float[blocks * size]);
@@ -306,7 +332,8 @@ public final class MatmulCpu {
             float[] scratch = SCRATCH.get();
             for (int blk = from; blk < to; blk++) {
                 int k0 = blk * K_SPLIT_BLOCK, kb = Math.min(K_SPLIT_BLOCK, k - k0);
-                gemmBlock(scratch, p, blk * size, nn, 1, false, a, aOff + k0 * acs, ars, acs, b, bOff + k0 * brs, brs, bcs, kb, 0, m, 0, nn);
+                BPacker block = (pb, pc, kc, jc, nc) -> b.pack(pb, k0 + pc, kc, jc, nc); // K_SPLIT_BLOCK is a multiple of every kAlign
+                gemmBlock(scratch, p, blk * size, nn, 1, false, a, aOff + k0 * acs, ars, acs, block, kAlign, kb, 0, m, 0, nn);
             }
         });
         Threads.parallelFor(m, (from, to) -> {
@@ -324,15 +351,16 @@ public final class MatmulCpu {
     /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */
     private static void gemmBlock(float[] scratch, float[] c, int cOff, int crs, int ccs, boolean accumulate,
                                   float[] a, int aOff, int ars, int acs,
-                                  float[] b, int bOff, int brs, int bcs, int k,
+                                  BPacker b, int kAlign, int k,
                                   int m0, int m1, int n0, int n1) {
         int kBlocks = (k + KC - 1) / KC, kStep = (k + kBlocks - 1) / kBlocks; // even K blocks, each <= KC
+        if (kAlign > 1) kStep = Math.max(kAlign, kStep / kAlign * kAlign); // block-aligned, still <= KC
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
             for (int pc = 0; pc < k; pc += kStep) {
                 int kc = Math.min(kStep, k - pc);
                 boolean add = accumulate || pc > 0;
-                packB(scratch, b, bOff, brs, bcs, pc, kc, jc, nc);
+                b.pack(scratch, pc, kc, jc, nc);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     packA(scratch, PA, a, aOff, ars, acs, ic, mc, pc, kc);

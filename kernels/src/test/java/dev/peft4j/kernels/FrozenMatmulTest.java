@@ -22,8 +22,13 @@ import org.junit.jupiter.api.Test;
  */
 class FrozenMatmulTest {
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Shapes {n, in, out}: decode (n ≤ 4) and panels, edges of the forward's 128-row tiles and the backward's 256 blocks. */
-    private static final int[][] SHAPES = {{1, 64, 5}, {3, 96, 130}, {4, 32, 1}, {7, 288, 33}, {33, 544, 300}, {6, 256, 129}};
+    /**
+     * Shapes {n, in, out}: decode (n ≤ 4), and the packed GEMM with W decoded into its panels: partial
+     * panels, several K blocks (aligned to W's blocks, 288 and 800 split unevenly), more than one
+     * 512-column block, and threads' column ranges that start inside a K-quant's 256-value block.
+     */
+    private static final int[][] SHAPES = {{1, 64, 5}, {3, 96, 130}, {4, 32, 1}, {7, 288, 33}, {33, 544, 300}, {6, 256, 129},
+        {9, 800, 600}, {5, 1056, 40}};
 
     enum Type {
         BF16(GgmlType.BF16), F16(GgmlType.F16), Q8_0(GgmlType.Q8_0), Q4_0(GgmlType.Q4_0), Q4_K(GgmlType.Q4_K), Q6_K(GgmlType.Q6_K);

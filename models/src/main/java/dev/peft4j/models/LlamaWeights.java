@@ -129,6 +129,21 @@ public final class LlamaWeights {
         return f.f32();
     }
 
+    /** The weight a linear site reads: a layer's projection, or the classifier (the embedding table when tied). */
+    public WeightMatrix matrix(dev.peft4j.api.LinearSite site) {
+        int l = site.layer();
+        return switch (site.kind()) {
+            case Q -> wq[l];
+            case K -> wk[l];
+            case V -> wv[l];
+            case O -> wo[l];
+            case GATE -> wGate[l];
+            case UP -> wUp[l];
+            case DOWN -> wDown[l];
+            case LM_HEAD -> classifier;
+        };
+    }
+
     /** The tensor named {@code name} (a Hugging Face name of {@link #tensors()}). */
     public WeightMatrix weight(String name) {
         for (Tensor t : tensors()) if (t.name().equals(name)) return t.weight();

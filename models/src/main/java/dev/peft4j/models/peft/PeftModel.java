@@ -213,6 +213,33 @@ public final class PeftModel {
         }
 
         @Override
+        public dev.peft4j.api.FrozenLinear baseLinear(LinearSite site) {
+            String name = site.kind() == LinearSite.Kind.LM_HEAD && base.config.tiedEmbeddings()
+                    ? "model.embed_tokens.weight" : site.hfModulePath() + ".weight";
+            dev.peft4j.kernels.WeightMatrix first = base.weight(name); // refuses a site the model lacks
+            int in = first.cols(), out = first.rows();
+            return new dev.peft4j.api.FrozenLinear() {
+                // looked up on each call: the tensor may be replaced later (made trainable, so float32, by another method)
+                private dev.peft4j.kernels.WeightMatrix w() {
+                    return base.matrix(site);
+                }
+
+                @Override public int in() { return in; }
+                @Override public int out() { return out; }
+
+                @Override
+                public void forward(float[] y, int yOff, float[] x, int xOff, int n) {
+                    dev.peft4j.kernels.FrozenMatmulCpu.forward(y, yOff, x, xOff, w(), n);
+                }
+
+                @Override
+                public void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int n) {
+                    dev.peft4j.kernels.FrozenMatmulCpu.backwardInput(dx, dxOff, dy, dyOff, w(), n);
+                }
+            };
+        }
+
+        @Override
         public void addLinearHook(LinearSite site, LinearHook hook) {
             hooks.addLinear(site, hook, owner);
         }
