@@ -34,6 +34,7 @@ public final class AtomicFiles {
         boolean done = false;
         try {
             tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            readableLikeAPlainFile(tmp, abs);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 body.writeTo(ch);
                 ch.force(true);
@@ -52,6 +53,19 @@ public final class AtomicFiles {
                 }
             }
         }
+    }
+
+    private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> RW_R_R =
+            java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--");
+
+    /**
+     * A temporary file is created owner-only (0600); the file it becomes gets the target's permissions when it exists,
+     * else rw-r--r-- as a plain new file has under the usual umask (so another user's llama.cpp or Ollama can read it).
+     */
+    private static void readableLikeAPlainFile(Path tmp, Path target) throws IOException {
+        if (!tmp.getFileSystem().supportedFileAttributeViews().contains("posix")) return;
+        var perms = Files.exists(target) ? Files.getPosixFilePermissions(target) : RW_R_R;
+        Files.setPosixFilePermissions(tmp, perms);
     }
 
     /** An exception whose message names the file that could not be written, and why, in one line. */

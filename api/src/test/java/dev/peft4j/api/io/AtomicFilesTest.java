@@ -52,4 +52,17 @@ class AtomicFilesTest {
         String header = new String(Files.readAllBytes(dir.resolve("1.safetensors")), 8, 60, StandardCharsets.UTF_8);
         assertEquals(0, header.indexOf("{\"__metadata__\":{\"format\":\"pt\",\"peft4j_method\":\"lora\"}"), header);
     }
+
+    @Test
+    void aNewFileIsReadableByOthersAndAReplacedOneKeepsItsPermissions(@TempDir Path dir) throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dir.getFileSystem().supportedFileAttributeViews().contains("posix"),
+                "POSIX permissions only (this file system has none)");
+        Path target = dir.resolve("report.md");
+        AtomicFiles.write(target, "a".getBytes(StandardCharsets.UTF_8));
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(target)),
+                "not the temporary file's owner-only 0600");
+        Files.setPosixFilePermissions(target, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw----"));
+        AtomicFiles.write(target, "b".getBytes(StandardCharsets.UTF_8));
+        assertEquals("rw-rw----", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
+    }
 }
