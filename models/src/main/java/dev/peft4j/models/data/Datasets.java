@@ -73,7 +73,7 @@ public final class Datasets {
         }
         if (o.valSize() >= n) {
             throw new UserException(file.name() + ": the validation size " + o.valSize() + " must be smaller than the number of examples, " + n
-                    + " (lower valSize)");
+                    + " (lower the validation size: --val-size on the command line)");
         }
         ExampleSet examples = all.build();
         int[] perm = Shuffle.permutation(n, o.seed());
