@@ -56,6 +56,19 @@ public final class SparkScaleOut implements ScaleOut {
         conf.setIfMissing("spark.stage.maxConsecutiveAttempts", "4");
         long timeoutMillis = Long.getLong("peft4j.spark.timeout.s", 600) * 1000;
         String failAt = System.getProperty("peft4j.spark.test.failAt");
+        try {
+            return run(conf, workers, inputs, args, timeoutMillis, failAt, out, err);
+        } catch (Exception e) { // Scala throws SparkException, a checked exception, undeclared
+            if (!(e instanceof org.apache.spark.SparkException)) throw e;
+            // the cluster gave up (executors that cannot start, a stage out of attempts): one line, not a stack trace
+            String why = e.getMessage() == null ? e.toString() : e.getMessage().lines().findFirst().orElse("");
+            throw new UserException("--spark " + master + ": the Spark job failed: " + why
+                    + " (Spark's log above has the executors' errors; checkpoints already written in --out are kept, so --resume continues)", e);
+        }
+    }
+
+    private static int run(SparkConf conf, int workers, List<String[]> inputs, List<String> args, long timeoutMillis, String failAt,
+                           PrintWriter out, PrintWriter err) throws Exception {
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             sc.setLogLevel(System.getProperty("peft4j.spark.log", "WARN"));
             List<Integer> ranks = new ArrayList<>();
