@@ -369,37 +369,39 @@ public final class RingAllReduce implements GradientReducer, AutoCloseable {
             return lo;
         }
 
-        /** Copies [from, from + len) into {@code dst}. */
-        void read(long from, int len, java.nio.FloatBuffer dst) {
+        /** What to do with one contiguous run of a part: {@code parts[part][off, off + take)}. */
+        private interface Run {
+            void on(float[] part, int off, int take);
+        }
+
+        /** Visits [from, from + len) as contiguous runs of the parts, in order. */
+        private void runs(long from, int len, Run run) {
             int part = partOf(from);
             long p = from;
             while (len > 0) {
                 while (p >= starts[part + 1]) part++;
                 int off = (int) (p - starts[part]);
                 int take = (int) Math.min(len, parts[part].length - off);
-                dst.put(parts[part], off, take);
+                run.on(parts[part], off, take);
                 p += take;
                 len -= take;
             }
         }
 
+        /** Copies [from, from + len) into {@code dst}. */
+        void read(long from, int len, java.nio.FloatBuffer dst) {
+            runs(from, len, (a, off, take) -> dst.put(a, off, take));
+        }
+
         /** Adds (or writes) {@code src} into [from, from + len). */
         void apply(long from, int len, java.nio.FloatBuffer src, boolean add) {
-            int part = partOf(from);
-            long p = from;
-            while (len > 0) {
-                while (p >= starts[part + 1]) part++;
-                int off = (int) (p - starts[part]);
-                int take = (int) Math.min(len, parts[part].length - off);
-                float[] a = parts[part];
+            runs(from, len, (a, off, take) -> {
                 if (add) {
                     for (int i = 0; i < take; i++) a[off + i] = src.get() + a[off + i];
                 } else {
                     src.get(a, off, take);
                 }
-                p += take;
-                len -= take;
-            }
+            });
         }
     }
 }

@@ -37,6 +37,11 @@ class RingAllReduceTest {
     }
 
     static List<Object> onRing(int n, RankBody body) throws Exception {
+        return onRing(n, 20_000, body);
+    }
+
+    /** Runs {@code body} on each rank of an n-rank ring over loopback (one thread per rank); the results by rank. */
+    static List<Object> onRing(int n, int timeoutMillis, RankBody body) throws Exception {
         List<ServerSocket> servers = new ArrayList<>();
         List<InetSocketAddress> peers = new ArrayList<>();
         for (int r = 0; r < n; r++) {
@@ -51,7 +56,7 @@ class RingAllReduceTest {
                 int rank = r;
                 fs.add(pool.submit(() -> {
                     try (ServerSocket s = servers.get(rank);
-                         RingAllReduce ring = RingAllReduce.connect(rank, peers, s, 77, 20_000, () -> false)) {
+                         RingAllReduce ring = RingAllReduce.connect(rank, peers, s, 77, timeoutMillis, () -> false)) {
                         return body.run(ring);
                     }
                 }));

@@ -12,18 +12,12 @@ import dev.peft4j.models.io.CheckpointFormat;
 import dev.peft4j.models.io.Checkpoints;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 /**
  * The README's "Scaling out with Spark" figures (a benchmark, not a test): {@code finetune} on random weights of a
@@ -121,44 +115,25 @@ public final class ScalingBench {
     }
 
     static double[] ringAlone(int n, long floats, int calls) throws Exception {
-        List<ServerSocket> servers = new ArrayList<>();
-        List<InetSocketAddress> peers = new ArrayList<>();
-        for (int r = 0; r < n; r++) {
-            ServerSocket s = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-            servers.add(s);
-            peers.add(new InetSocketAddress(InetAddress.getLoopbackAddress(), s.getLocalPort()));
-        }
-        ExecutorService pool = Executors.newFixedThreadPool(n);
-        try {
-            List<Future<double[]>> fs = new ArrayList<>();
-            for (int r = 0; r < n; r++) {
-                int rank = r;
-                fs.add(pool.submit(() -> {
-                    List<Parameter> ps = new ArrayList<>();
-                    for (long left = floats, i = 0; left > 0; i++) {
-                        int len = (int) Math.min(left, 1 << 26);
-                        ps.add(new Parameter("p" + i, new int[]{len}, new float[len]));
-                        left -= len;
-                    }
-                    double[] t = new double[calls];
-                    try (ServerSocket s = servers.get(rank); RingAllReduce ring = RingAllReduce.connect(rank, peers, s, 1, 60_000, () -> false)) {
-                        ring.allReduce(ps, new double[2]); // warm-up
-                        for (int k = 0; k < calls; k++) {
-                            long t0 = System.nanoTime();
-                            ring.allReduce(ps, new double[2]);
-                            t[k] = (System.nanoTime() - t0) / 1e9;
-                        }
-                    }
-                    return t;
-                }));
+        List<Object> byRank = RingAllReduceTest.onRing(n, 60_000, ring -> {
+            List<Parameter> ps = new ArrayList<>();
+            for (long left = floats, i = 0; left > 0; i++) {
+                int len = (int) Math.min(left, 1 << 26);
+                ps.add(new Parameter("p" + i, new int[]{len}, new float[len]));
+                left -= len;
             }
-            double[] t0 = fs.get(0).get();
-            for (Future<double[]> f : fs) f.get();
-            Arrays.sort(t0);
-            return new double[]{t0[calls / 2]};
-        } finally {
-            pool.shutdownNow();
-        }
+            double[] t = new double[calls];
+            ring.allReduce(ps, new double[2]); // warm-up
+            for (int k = 0; k < calls; k++) {
+                long t0 = System.nanoTime();
+                ring.allReduce(ps, new double[2]);
+                t[k] = (System.nanoTime() - t0) / 1e9;
+            }
+            return t;
+        });
+        double[] t0 = (double[]) byRank.get(0);
+        Arrays.sort(t0);
+        return new double[]{t0[calls / 2]};
     }
 
     static double median(List<JsonNode> rows, String field) {
