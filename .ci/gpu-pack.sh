@@ -20,7 +20,7 @@ rm -rf "$out" && mkdir -p "$out"
 
 echo "building peft4j with the TornadoVM backend ..."
 (cd "$root" && mvn -q -B -DskipTests package)
-if ! unzip -l "$(ls "$root"/cli/target/lib/peft4j-kernels-*.jar)" | grep -q 'dev/peft4j/kernels/tornado/CliBridge.class'; then
+if ! unzip -l "$(ls "$root"/cli/target/lib/peft4j-kernels-*.jar)" | grep -q 'META-INF/services/dev.peft4j.kernels.DeviceBackend'; then
   echo "gpu-pack: the kernels jar has no TornadoVM backend (is TORNADOVM_HOME set for the build?)" >&2; exit 1
 fi
 mkdir -p "$stage/peft4j/lib"

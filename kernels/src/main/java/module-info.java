@@ -4,4 +4,5 @@ module dev.peft4j.kernels {
     exports dev.peft4j.kernels;
     exports dev.peft4j.kernels.reference;
     exports dev.peft4j.kernels.quant;
+    uses dev.peft4j.kernels.DeviceBackend;
 }

@@ -3,6 +3,7 @@ package dev.peft4j.cli;
 import dev.peft4j.api.DeviceForm;
 import dev.peft4j.api.LinearSite;
 import dev.peft4j.kernels.DeviceStep;
+import dev.peft4j.kernels.DeviceStepSpec;
 import dev.peft4j.kernels.quant.GgmlType;
 import dev.peft4j.models.LlamaConfig;
 import dev.peft4j.models.LlamaModel;
@@ -10,6 +11,7 @@ import dev.peft4j.models.LlamaWeights;
 import dev.peft4j.models.peft.PeftModel;
 import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -64,6 +66,10 @@ final class DeviceTraining {
             for (DeviceForm f : forms) {
                 if (f instanceof DeviceForm.Refused r) return r.why();
                 if (!STEP_FORMS.contains(f.getClass())) return method + " (" + f.what() + ": the device step has no kernels for it)";
+                if (f instanceof DeviceForm.LowRank lr) {
+                    String partial = someLayersOnly(lr, peft.base().config.nLayers());
+                    if (partial != null) return method + " (" + f.what() + " " + partial + ")";
+                }
                 users.computeIfAbsent(f.getClass(), k -> new ArrayList<>()).add(i.name());
             }
         }
@@ -75,48 +81,61 @@ final class DeviceTraining {
         return null;
     }
 
+    /**
+     * Null when the update adapts the same linears in every layer (the device step's packing), otherwise what it does
+     * instead: "on q_proj of layers [1] only (the device step adapts a linear in all 4 layers or none)".
+     */
+    static String someLayersOnly(DeviceForm.LowRank lr, int layers) {
+        Map<LinearSite.Kind, TreeSet<Integer>> byKind = new java.util.EnumMap<>(LinearSite.Kind.class);
+        for (LinearSite s : lr.sites()) if (s.kind() != LinearSite.Kind.LM_HEAD) byKind.computeIfAbsent(s.kind(), k -> new TreeSet<>()).add(s.layer());
+        for (Map.Entry<LinearSite.Kind, TreeSet<Integer>> e : byKind.entrySet()) {
+            if (e.getValue().size() != layers) {
+                return "on " + e.getKey().hfName() + " of layers " + e.getValue() + " only (the device step adapts a linear in all " + layers
+                        + " layers or none)";
+            }
+        }
+        return null;
+    }
+
     private static final String STEP_FORM_NAMES = "a low-rank linear update, key/value prefix rows or a gated prompt attention";
 
     /**
      * Opens the device step for training this model on micro-batches of batch × seq tokens; the caller hands it
      * to {@link dev.peft4j.models.train.TrainingRun#onDevice}, which checks that it holds exactly the model's
-     * trainable parameters (a low-rank update on some layers only fails there) and writes their values.
+     * trainable parameters and writes their values. What the step cannot run is refused first ({@link #unsupported}).
      */
     static DeviceStep open(TornadoDevice device, PeftModel peft, int batch, int seq) {
         String why = unsupported(peft);
         if (why != null) throw new dev.peft4j.api.UserException("--device: " + why + " has no device form; use --device cpu");
         LlamaWeights base = peft.base();
         LlamaConfig c = base.config;
-        int rank = 0, adapterLen = 0, adapterStart = 0, prefixLen = 0, prefixHidden = 0;
-        float scaling = 0;
-        TreeSet<String> modules = new TreeSet<>();
+        DeviceStepSpec.LowRank lowRank = null;
+        DeviceStepSpec.Prefix prefix = null;
+        DeviceStepSpec.GatedPrompt prompt = null;
         for (PeftModel.Installed i : peft.adapters().values()) {
             if (!i.active()) continue;
             for (DeviceForm f : i.adapter().deviceForms()) {
                 switch (f) {
                     case DeviceForm.LowRank lr -> {
-                        rank = lr.rank();
-                        scaling = (float) lr.scaling();
-                        for (LinearSite s : lr.sites()) modules.add(s.kind().hfName());
+                        EnumSet<DeviceStepSpec.Linear> linears = EnumSet.noneOf(DeviceStepSpec.Linear.class);
+                        boolean head = false;
+                        for (LinearSite s : lr.sites()) {
+                            if (s.kind() == LinearSite.Kind.LM_HEAD) head = true;
+                            else linears.add(DeviceStepSpec.Linear.valueOf(s.kind().name()));
+                        }
+                        lowRank = new DeviceStepSpec.LowRank(lr.rank(), (float) lr.scaling(), linears, head);
                     }
-                    case DeviceForm.KvPrefix kp -> {
-                        prefixLen = kp.rows();
-                        prefixHidden = kp.mlpHidden();
-                    }
-                    case DeviceForm.GatedPrompt gp -> {
-                        adapterLen = gp.length();
-                        adapterStart = gp.firstLayer();
-                    }
+                    case DeviceForm.KvPrefix kp -> prefix = new DeviceStepSpec.Prefix(kp.rows(), kp.mlpHidden());
+                    case DeviceForm.GatedPrompt gp -> prompt = new DeviceStepSpec.GatedPrompt(gp.length(), gp.firstLayer());
                     case DeviceForm.Refused r -> throw new IllegalStateException(r.why()); // refused above
                 }
             }
         }
-        int[] shape = {c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq};
+        var shape = new DeviceStepSpec.Shape(c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.vocabSize(), batch, seq);
         float[] head = base.classifier == base.tokenEmbedding ? base.classifier.f32().clone() : base.classifier.f32(); // an array once per task
-        float[][][] layers = {base.attnNorm, LlamaWeights.f32(base.wq), LlamaWeights.f32(base.wk), LlamaWeights.f32(base.wv), LlamaWeights.f32(base.wo),
-                base.ffnNorm, LlamaWeights.f32(base.wGate), LlamaWeights.f32(base.wUp), LlamaWeights.f32(base.wDown)};
-        return device.openTrainer(shape, c.normEps(), LlamaModel.inverseFrequencies(c), rank, scaling, new ArrayList<>(modules),
-                adapterLen, adapterStart, prefixLen, prefixHidden,
-                base.tokenEmbedding.f32(), layers, base.finalNorm, head);
+        var weights = new DeviceStepSpec.Base(base.tokenEmbedding.f32(), base.attnNorm, LlamaWeights.f32(base.wq), LlamaWeights.f32(base.wk),
+                LlamaWeights.f32(base.wv), LlamaWeights.f32(base.wo), base.ffnNorm, LlamaWeights.f32(base.wGate), LlamaWeights.f32(base.wUp),
+                LlamaWeights.f32(base.wDown), base.finalNorm, head);
+        return device.openTrainer(new DeviceStepSpec(shape, c.normEps(), LlamaModel.inverseFrequencies(c), lowRank, prefix, prompt, weights));
     }
 }

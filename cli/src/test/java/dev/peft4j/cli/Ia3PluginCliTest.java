@@ -149,6 +149,22 @@ class Ia3PluginCliTest {
         two.install("a", new LoraMethod(), LoraConfig.of(2, 4, List.of("q_proj")));
         two.install("b", new LoraMethod(), LoraConfig.of(2, 4, List.of("v_proj")));
         assertEquals("several adapters of one form at once (a, b: the device step trains one of each form)", DeviceTraining.unsupported(two));
+
+        // LoRA on some layers only: refused up front (the step packs a linear's update for every layer), also by auto
+        PeftModel someLayers = new PeftModel(w, 1);
+        someLayers.install(new LoraMethod(), LoraConfig.of(2, 4, List.of("q_proj", "v_proj")).withLayers(List.of(0)));
+        String why = "method 'lora' (a low-rank linear update on q_proj of layers [0] only (the device step adapts a linear in all "
+                + SMALL.nLayers() + " layers or none))";
+        assertEquals(why, DeviceTraining.unsupported(someLayers));
+        e = assertThrows(dev.peft4j.api.UserException.class, () -> DeviceTraining.open(TornadoDevice.JAVA_FORM, someLayers, 1, 4));
+        assertEquals("--device: " + why + " has no device form; use --device cpu", e.getMessage());
+        StringWriter said = new StringWriter();
+        assertTrue(DeviceTraining.choose("auto", someLayers, new java.io.PrintWriter(said, true)).isEmpty());
+        assertEquals("device: auto -> cpu (" + why + " has no device form)" + System.lineSeparator(), said.toString());
+        PeftModel everyLayer = new PeftModel(w, 1);
+        everyLayer.install(new LoraMethod(), LoraConfig.of(2, 4, List.of("q_proj", "lm_head")).withLayers(
+                java.util.stream.IntStream.range(0, SMALL.nLayers()).boxed().toList()));
+        assertNull(DeviceTraining.unsupported(everyLayer));
     }
 
     @Test

@@ -190,12 +190,10 @@ class TrainingRunOnDeviceTest {
 
         PeftModel someLayers = new PeftModel(LlamaWeights.random(C, 7, 0.2f), 3);
         someLayers.install(new LoraMethod(), LoraConfig.of(4, 8, List.of("q_proj")).withLayers(List.of(1)));
-        TrainingRun r = run(someLayers, Path.of("unused"), null);
-        try (DeviceStep step = DeviceTraining.open(TornadoDevice.JAVA_FORM, someLayers, MICRO, SEQ)) {
-            e = assertThrows(UserException.class, () -> r.onDevice(step));
-        }
-        assertEquals("--device: the device step trains base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight, which this model does not have",
-                e.getMessage());
+        e = assertThrows(UserException.class, () -> DeviceTraining.open(TornadoDevice.JAVA_FORM, someLayers, MICRO, SEQ),
+                "refused before anything is packed or uploaded");
+        assertEquals("--device: method 'lora' (a low-rank linear update on q_proj of layers [1] only (the device step adapts a linear in all "
+                + C.nLayers() + " layers or none)) has no device form; use --device cpu", e.getMessage());
     }
 
     private static List<JsonNode> metrics(Path out) throws Exception {
