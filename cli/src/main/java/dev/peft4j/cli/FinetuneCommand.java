@@ -123,9 +123,9 @@ final class FinetuneCommand implements Callable<Integer> {
         List<Batch> val = data.val().isEmpty() ? List.of() : data.isText()
                 ? WindowLoader.evaluationBatches(data.val(), micro, seqLen)
                 : ExampleLoader.evaluationBatches(data.val(), micro, seqLen);
-        LlamaTrainer trainer = peft.trainer(micro, seqLen, train.recompute);
         Progress progress = new Progress(out, quiet);
-        TrainingRun run = new TrainingRun(peft, trainer, source, val, train.options(), outDir, progress);
+        boolean recompute = train.recompute;
+        TrainingRun run = new TrainingRun(peft, () -> peft.trainer(micro, seqLen, recompute), source, val, train.options(), outDir, progress);
         if (existing != null) {
             run.resume(existing);
             if (!quiet) out.printf("resumed from %s at step %d%n", existing, run.step());

@@ -2,6 +2,7 @@ package dev.peft4j.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -100,7 +101,7 @@ class TrainingRunOnDeviceTest {
     }
 
     private static TrainingRun run(PeftModel m, Path out, TrainingRun.Listener listener) {
-        return new TrainingRun(m, m.trainer(MICRO, SEQ, false), new Cycle(batches(5, 1)), batches(2, 100), OPTIONS, out, listener);
+        return new TrainingRun(m, () -> m.trainer(MICRO, SEQ, false), new Cycle(batches(5, 1)), batches(2, 100), OPTIONS, out, listener);
     }
 
     /** Σ lr over the run's steps: how far AdamW can move an element (about lr a step). */
@@ -134,6 +135,7 @@ class TrainingRunOnDeviceTest {
                 r.onDevice(step);
                 got = r.run();
             }
+            assertFalse(r.hasCpuTrainer(), "a run on the device allocates no CPU trainer");
             System.out.printf(Locale.ROOT, "val loss  device %.7f  cpu %.7f%n", got.loss(), expected.loss());
             assertEquals(expected.loss(), got.loss(), 1e-4 * expected.loss(), "validation loss");
             List<JsonNode> a = metrics(dir.resolve("cpu")), b = metrics(out);

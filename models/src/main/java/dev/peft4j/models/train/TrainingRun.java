@@ -82,7 +82,9 @@ public final class TrainingRun {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private final PeftModel model;
-    private final LlamaTrainer trainer;
+    private final java.util.function.Supplier<LlamaTrainer> newTrainer;
+    private LlamaTrainer trainer;   // made on first use: a run whose steps are on a device never allocates one
+    private long microSteps = -1;   // the trainer's count of training passes while there is no trainer (-1: the trainer's own)
     private final AdamWOptimizer optimizer;
     private final BatchSource train;
     private final List<Batch> validation;
@@ -98,8 +100,17 @@ public final class TrainingRun {
 
     public TrainingRun(PeftModel model, LlamaTrainer trainer, BatchSource train, List<Batch> validation, Options options, Path outDir,
                        Listener listener) {
+        this(model, () -> trainer, train, validation, options, outDir, listener);
+    }
+
+    /**
+     * As above with the CPU trainer made when first needed ({@code model.trainer(...)}): a run whose steps go to a
+     * device ({@link #onDevice} before {@link #run}) then allocates none of the CPU trainer's buffers.
+     */
+    public TrainingRun(PeftModel model, java.util.function.Supplier<LlamaTrainer> trainer, BatchSource train, List<Batch> validation,
+                       Options options, Path outDir, Listener listener) {
         this.model = model;
-        this.trainer = trainer;
+        this.newTrainer = trainer;
         this.train = train;
         this.validation = validation;
         this.options = options;
@@ -112,6 +123,20 @@ public final class TrainingRun {
 
     public int step() {
         return step;
+    }
+
+    /** The CPU trainer, made on first use and carrying on the count of training passes (dropout's seeds). */
+    private LlamaTrainer trainer() {
+        if (trainer == null) {
+            trainer = newTrainer.get();
+            if (microSteps >= 0) trainer.setMicroSteps(microSteps);
+        }
+        return trainer;
+    }
+
+    /** Whether the CPU trainer has been made (a run on a device makes none). */
+    public boolean hasCpuTrainer() {
+        return trainer != null;
     }
 
     /**
@@ -160,12 +185,18 @@ public final class TrainingRun {
             if (reducer == null) {
                 for (int micro = 0; micro < options.accumulation(); micro++) {
                     Batch b = train.next();
-                    loss += device == null ? trainer.forwardBackward(b) : device.forwardBackward(b.inputs(), b.targets(), b.weights(), micro == 0);
+                    if (device == null) {
+                        loss += trainer().forwardBackward(b);
+                    } else {
+                        loss += device.forwardBackward(b.inputs(), b.targets(), b.weights(), micro == 0);
+                        microSteps = Math.max(microSteps, 0) + 1;
+                    }
                     tokens += (long) b.batchSize() * b.seqLen();
                 }
             } else {
                 // Data parallel: every rank reads every micro-batch (so the data position stays the one process's) and
                 // computes micro-batches rank, rank + size, ...; each pass gets the dropout seed it has in one process.
+                LlamaTrainer trainer = trainer();
                 long firstMicro = trainer.microSteps(), f0 = System.nanoTime();
                 for (int micro = 0; micro < options.accumulation(); micro++) {
                     Batch b = train.next();
@@ -245,7 +276,7 @@ public final class TrainingRun {
 
     /** Weighted mean loss over the validation batches (forward only). */
     public EvalInfo validate() {
-        LlamaTrainer.MeanLoss m = device == null ? trainer.meanLoss(validation)
+        LlamaTrainer.MeanLoss m = device == null ? trainer().meanLoss(validation)
                 : LlamaTrainer.meanLoss(validation, b -> device.loss(b.inputs(), b.targets(), b.weights()));
         return new EvalInfo(step, m.loss(), m.tokens());
     }
@@ -300,7 +331,7 @@ public final class TrainingRun {
         ObjectNode state = JSON.createObjectNode();
         state.put("step", step);
         state.put("optimizer_steps", optimizer.stepCount());
-        state.put("trainer_micro_steps", trainer.microSteps());
+        state.put("trainer_micro_steps", trainer == null ? Math.max(microSteps, 0) : trainer.microSteps());
         state.set("data_position", JSON.valueToTree(train.position()));
         state.set("adapters", JSON.valueToTree(model.adapters().keySet()));
         AtomicFiles.write(tmp.resolve("state.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(state));
@@ -339,7 +370,8 @@ public final class TrainingRun {
             }
             step = state.get("step").asInt();
             optimizer.restoreStepCount(state.get("optimizer_steps").asInt());
-            trainer.setMicroSteps(state.get("trainer_micro_steps").asLong());
+            microSteps = state.get("trainer_micro_steps").asLong();
+            if (trainer != null) trainer.setMicroSteps(microSteps);
             long[] pos = JSON.treeToValue(state.get("data_position"), long[].class);
             train.seek(pos);
         } catch (IOException e) {
