@@ -36,7 +36,7 @@ final class LoraHook implements LinearHook {
     private final Parameter a;      // [r][in]
     private final Parameter b;      // [out][r]
     private final Parameter m;      // [out] DoRA's magnitude, or null (plain LoRA)
-    private final float[] w;        // [out][in] the frozen base weight (DoRA only)
+    private final dev.peft4j.api.FrozenLinear w; // [out][in] the frozen base, in its stored type (DoRA only)
     private final int in, out, r;
     private final float scale, dropout;
     private final long siteSalt;
@@ -58,6 +58,10 @@ final class LoraHook implements LinearHook {
     private float[] base = new float[0];     // [n][out] x̃·Wᵀ (with dropout); in backward, (c − 1) ⊙ dy
 
     LoraHook(Parameter a, Parameter b, Parameter m, float[] w, int in, int out, int r, double scale, double dropout, long siteSalt) {
+        this(a, b, m, w == null ? null : ofFloat32(w, in, out), in, out, r, scale, dropout, siteSalt);
+    }
+
+    LoraHook(Parameter a, Parameter b, Parameter m, dev.peft4j.api.FrozenLinear w, int in, int out, int r, double scale, double dropout, long siteSalt) {
         this.a = a;
         this.b = b;
         this.m = m;
@@ -103,7 +107,7 @@ final class LoraHook implements LinearHook {
         Arrays.fill(l, 0, n * out, 0f);
         MatmulCpu.backwardInput(l, 0, hs, 0, bt, 0, n, out, r);           // l [n][out] = hs · Bᵀ
         if (droppedValid) {
-            MatmulCpu.forward(base, 0, xin, 0, w, 0, n, in, out);         // base [n][out] = x̃ · Wᵀ
+            w.forward(base, 0, xin, 0, n);         // base [n][out] = x̃ · Wᵀ
             for (int i = 0; i < n; i++) {
                 for (int o = 0, j = i * out; o < out; o++, j++) {
                     u[j] = base[j] + l[j];
@@ -161,12 +165,12 @@ final class LoraHook implements LinearHook {
         MatmulCpu.backwardWeight(a.grad(), 0, dh, 0, xin, 0, n, in, r);
         if (!droppedValid) {
             MatmulCpu.backwardInput(dx, 0, dh, 0, a.data(), 0, n, in, r); // dx += dh · A
-            if (m != null) MatmulCpu.backwardInput(dx, 0, base, 0, w, 0, n, in, out); // dx += ((c − 1) ⊙ dy) · W
+            if (m != null) w.backwardInput(dx, 0, base, 0, n); // dx += ((c − 1) ⊙ dy) · W
         } else {
             if (dxTilde.length < n * in) dxTilde = new float[n * in];
             Arrays.fill(dxTilde, 0, n * in, 0f);
             MatmulCpu.backwardInput(dxTilde, 0, dh, 0, a.data(), 0, n, in, r);
-            if (m != null) MatmulCpu.backwardInput(dxTilde, 0, base, 0, w, 0, n, in, out);
+            if (m != null) w.backwardInput(dxTilde, 0, base, 0, n);
             for (int i = 0; i < n * in; i++) dx[i] += dxTilde[i] * keep[i];
         }
     }
@@ -176,10 +180,15 @@ final class LoraHook implements LinearHook {
      * the [out][in] product). W [out][in], A [r][in], B [out][r]; float sums of squares accumulated in double.
      */
     static void rowNorms(float[] norm, float[] w, float[] a, float[] b, int in, int out, int r, float s) {
+        rowNorms(norm, ofFloat32(w, in, out), a, b, in, out, r, s);
+    }
+
+    /** As above, W read in its stored type one row at a time into a [in] scratch (dequantised, no float32 copy of W). */
+    static void rowNorms(float[] norm, dev.peft4j.api.FrozenLinear w, float[] a, float[] b, int in, int out, int r, float s) {
         Threads.parallelFor(out, (from, to) -> {
             float[] row = new float[in];
             for (int o = from; o < to; o++) {
-                System.arraycopy(w, o * in, row, 0, in);
+                w.decodeRows(o, o + 1, row, 0);
                 for (int k = 0; k < r; k++) {
                     float sb = s * b[o * r + k];
                     for (int i = 0, ak = k * in; i < in; i++) row[i] += sb * a[ak + i];
@@ -219,5 +228,22 @@ final class LoraHook implements LinearHook {
     void unmergeDora(float[] weight, float[] factor) {
         for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) weight[o * in + i] /= factor[o];
         addTo(weight, -1f);
+    }
+
+    /** A float32 W [out][in] (row-major, held by reference) as a frozen linear. */
+    static dev.peft4j.api.FrozenLinear ofFloat32(float[] w, int in, int out) {
+        return new dev.peft4j.api.FrozenLinear() {
+            @Override public int in() { return in; }
+            @Override public int out() { return out; }
+            @Override public void forward(float[] y, int yOff, float[] x, int xOff, int n) {
+                dev.peft4j.kernels.MatmulCpu.forward(y, yOff, x, xOff, w, 0, n, in, out);
+            }
+            @Override public void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int n) {
+                dev.peft4j.kernels.MatmulCpu.backwardInput(dx, dxOff, dy, dyOff, w, 0, n, in, out);
+            }
+            @Override public void decodeRows(int r0, int r1, float[] dst, int dstOff) {
+                System.arraycopy(w, r0 * in, dst, dstOff, (r1 - r0) * in);
+            }
+        };
     }
 }

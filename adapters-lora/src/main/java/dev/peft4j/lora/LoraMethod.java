@@ -82,11 +82,11 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
             params.add(a);
             params.add(b);
             Parameter magnitude = null;
-            float[] w = null;
+            dev.peft4j.api.FrozenLinear w = null;
             if (config.useDora()) {
                 // DoRA's magnitude starts as the row norms of the (unchanged) adapted weight, ||W + s·B·A||
                 magnitude = ctx.trainable(new ParamSpec(prefix + ".lora_magnitude_vector", new int[]{out}, ParamSpec.zeros()));
-                w = ctx.baseWeight(site);
+                w = ctx.baseLinear(site); // stored type (BF16, Q8_0, ...): no float32 copy of W
                 LoraHook.rowNorms(magnitude.data(), w, a.data(), b.data(), in, out, r, (float) scaling);
                 params.add(magnitude);
             }

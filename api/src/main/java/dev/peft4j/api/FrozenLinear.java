@@ -18,4 +18,8 @@ public interface FrozenLinear {
 
     /** dx [n][in] += dy [n][out]·W. */
     void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int n);
+
+    /** Rows [r0, r1) of W as float32 into dst [r1 − r0][in] from dstOff: a few rows at a time (DoRA's row norms), never the whole matrix. */
+    void decodeRows(int r0, int r1, float[] dst, int dstOff);
+
 }

@@ -236,6 +236,11 @@ public final class PeftModel {
                 public void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int n) {
                     dev.peft4j.kernels.FrozenMatmulCpu.backwardInput(dx, dxOff, dy, dyOff, w(), n);
                 }
+
+                @Override
+                public void decodeRows(int r0, int r1, float[] dst, int dstOff) {
+                    w().decode(r0, r1, 0, in, dst, dstOff, in);
+                }
             };
         }
 
