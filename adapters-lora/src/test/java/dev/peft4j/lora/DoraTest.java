@@ -35,6 +35,47 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         return p.name().endsWith("lora_magnitude_vector");
     }
 
+    /**
+     * On a BF16 or Q8_0 base DoRA reads the adapted weights as they are stored (row norms a row at a time, W·x and
+     * its input gradient through the compressed kernels): the base stays compressed, the magnitudes start at
+     * exactly the row norms of the dequantised weights, and loss and gradients are those of a float32 base holding
+     * the dequantised values (up to the two kernels' float32 summation orders).
+     */
+    @Test
+    void readsACompressedBaseAsStored() {
+        LlamaConfig wide = LlamaConfig.of(32, 64, 2, 4, 2, 20, 12, false); // Q8_0 blocks are 32 wide
+        for (var type : List.of(dev.peft4j.kernels.quant.GgmlType.BF16, dev.peft4j.kernels.quant.GgmlType.Q8_0)) {
+            LlamaWeights stored = LlamaWeights.random(wide, 31, 0.3f).convertBase(type);
+            LlamaWeights f32 = LlamaWeights.random(wide, 31, 0.3f).convertBase(type).convertBase(dev.peft4j.kernels.quant.GgmlType.F32);
+            LoraConfig cfg = LoraConfig.of(4, 8, List.of("q_proj", "v_proj", "down_proj")).withDora(true);
+            PeftModel a = new PeftModel(stored, 1), b = new PeftModel(f32, 1);
+            a.install(method(), cfg);
+            b.install(method(), cfg);
+            assertEquals(java.util.Set.of(type), stored.storedTypes(), "the base stays " + type);
+            for (int i = 0; i < a.trainableParameters().size(); i++) {
+                Parameter pa = a.trainableParameters().get(i);
+                if (pa.name().endsWith("lora_magnitude_vector")) {
+                    assertArrayEquals(b.trainableParameters().get(i).data(), pa.data(), 1e-6f, pa.name() + " starts at the row norms");
+                }
+            }
+            randomize(a, 5);
+            randomize(b, 5);
+            var batch = batch(wide, 2, 6, 3);
+            double la = a.trainer(2, 6, false).forwardBackward(batch), lb = b.trainer(2, 6, false).forwardBackward(batch);
+            assertEquals(lb, la, 1e-5 * Math.abs(lb), type + " loss");
+            for (int i = 0; i < a.trainableParameters().size(); i++) {
+                float[] ga = a.trainableParameters().get(i).grad(), gb = b.trainableParameters().get(i).grad();
+                double scale = 0, diff = 0;
+                for (int k = 0; k < gb.length; k++) {
+                    scale = Math.max(scale, Math.abs(gb[k]));
+                    diff = Math.max(diff, Math.abs(ga[k] - gb[k]));
+                }
+                String name = type + " " + a.trainableParameters().get(i).name();
+                assertTrue(scale > 0 && diff <= 5e-5 * scale, name + ": " + diff + " of " + scale);
+            }
+        }
+    }
+
     @Test
     void theMagnitudeIsNamedAsPeftAndStartsAtTheRowNorms() {
         LlamaWeights w = base();
@@ -183,4 +224,47 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         dora.adapter().unmerge();
         assertArrayEquals(before, w.wv[1].f32(), 1e-5f, "unmerged");
     }
+
+    /** DoRA on a BF16 / Q8_0 base (read in place by FrozenMatmulCpu) = DoRA on the float32 twin holding its dequantised values. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0"})
+    void aCompressedBaseGivesTheOutputAndGradientsOfItsDequantisedFloat32Twin(dev.peft4j.kernels.quant.GgmlType type) {
+        int n = 3, in = 64, out = 6, r = 2;
+        SplittableRandom rng = new SplittableRandom(5);
+        float[] w = f(random(rng, out * in)), a = f(random(rng, r * in)), b = f(random(rng, out * r)), x = f(random(rng, n * in)), g = f(random(rng, n * out));
+        float[] m = f(random(rng, out));
+        for (int o = 0; o < out; o++) m[o] = 1 + Math.abs(m[o]);
+        dev.peft4j.kernels.WeightMatrix q = dev.peft4j.kernels.WeightMatrix.of(w, out, in).convert(type);
+        assertEquals(type, q.type(), "the base stays in its stored type");
+        float[] twin = q.toF32();
+        dev.peft4j.api.FrozenLinear compressed = new dev.peft4j.api.FrozenLinear() {
+            @Override public int in() { return in; }
+            @Override public int out() { return out; }
+            @Override public void forward(float[] y, int yOff, float[] xx, int xOff, int nn) { dev.peft4j.kernels.FrozenMatmulCpu.forward(y, yOff, xx, xOff, q, nn); }
+            @Override public void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int nn) { dev.peft4j.kernels.FrozenMatmulCpu.backwardInput(dx, dxOff, dy, dyOff, q, nn); }
+            @Override public void decodeRows(int r0, int r1, float[] dst, int dstOff) { q.decode(r0, r1, 0, in, dst, dstOff, in); }
+        };
+        float[][] ys = new float[2][], dxs = new float[2][], ga = new float[2][], gb = new float[2][], gm = new float[2][];
+        for (int side = 0; side < 2; side++) {
+            Parameter pa = new Parameter("A", new int[]{r, in}, a.clone()), pb = new Parameter("B", new int[]{out, r}, b.clone()), pm = new Parameter("m", new int[]{out}, m.clone());
+            LoraHook hook = side == 0 ? new LoraHook(pa, pb, pm, compressed, in, out, r, S, 0.0, 1)
+                    : new LoraHook(pa, pb, pm, twin, in, out, r, S, 0.0, 1);
+            float[] y = new float[n * out];
+            dev.peft4j.kernels.MatmulCpu.forward(y, 0, x, 0, twin, 0, n, in, out);
+            hook.forward(x, y, n, new Pass(true, 3));
+            float[] dx = new float[n * in];
+            hook.backward(x, g, dx, n);
+            ys[side] = y; dxs[side] = dx; ga[side] = pa.grad(); gb[side] = pb.grad(); gm[side] = pm.grad();
+        }
+        float[][][] pairs = {ys, dxs, ga, gb, gm};
+        String[] names = {"y", "dx", "dA", "dB", "dm"};
+        for (int k = 0; k < pairs.length; k++) {
+            double max = 0;
+            for (float v : pairs[k][1]) max = Math.max(max, Math.abs(v));
+            assertTrue(max > 0, names[k] + " is not all zero");
+            for (int i = 0; i < pairs[k][0].length; i++)
+                assertEquals(pairs[k][1][i], pairs[k][0][i], 1e-5 * max, type + " " + names[k] + "[" + i + "]");
+        }
+    }
+
 }
