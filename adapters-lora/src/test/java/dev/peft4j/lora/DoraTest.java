@@ -44,10 +44,11 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     @Test
     void readsACompressedBaseAsStored() {
         LlamaConfig wide = LlamaConfig.of(32, 64, 2, 4, 2, 20, 12, false); // Q8_0 blocks are 32 wide
-        for (var type : List.of(dev.peft4j.kernels.quant.GgmlType.BF16, dev.peft4j.kernels.quant.GgmlType.Q8_0)) {
+        for (var type : List.of(dev.peft4j.kernels.quant.GgmlType.BF16, dev.peft4j.kernels.quant.GgmlType.Q8_0))
+        for (double dropout : new double[]{0, 0.4}) { // with dropout W·x̃ is DoRA's own product on the compressed W
             LlamaWeights stored = LlamaWeights.random(wide, 31, 0.3f).convertBase(type);
             LlamaWeights f32 = LlamaWeights.random(wide, 31, 0.3f).convertBase(type).convertBase(dev.peft4j.kernels.quant.GgmlType.F32);
-            LoraConfig cfg = LoraConfig.of(4, 8, List.of("q_proj", "v_proj", "down_proj")).withDora(true);
+            LoraConfig cfg = LoraConfig.of(4, 8, List.of("q_proj", "v_proj", "down_proj")).withDora(true).withDropout(dropout);
             PeftModel a = new PeftModel(stored, 1), b = new PeftModel(f32, 1);
             a.install(method(), cfg);
             b.install(method(), cfg);
@@ -62,7 +63,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
             randomize(b, 5);
             var batch = batch(wide, 2, 6, 3);
             double la = a.trainer(2, 6, false).forwardBackward(batch), lb = b.trainer(2, 6, false).forwardBackward(batch);
-            assertEquals(lb, la, 1e-5 * Math.abs(lb), type + " loss");
+            assertEquals(lb, la, 1e-5 * Math.abs(lb), type + " loss, dropout " + dropout);
             for (int i = 0; i < a.trainableParameters().size(); i++) {
                 float[] ga = a.trainableParameters().get(i).grad(), gb = b.trainableParameters().get(i).grad();
                 double scale = 0, diff = 0;
