@@ -22,8 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       and B are read through strides, so the three ops are the same loop nest with different
  *       strides (forward B = wᵀ, backwardInput B = w, backwardWeight A = dyᵀ). Blocks of B
  *       ({@code KC×NC}, sized for L2) and A ({@code MC×KC}) are copied into contiguous panels,
- *       and a 6-row × 2-vector register tile does broadcast-FMAs over them (12 accumulators,
- *       2 vector loads and 6 broadcasts per 12 FMAs). A product with fewer columns than a tile
+ *       and a 6-row (4 with AVX2's 16 registers) × 2-vector register tile does broadcast-FMAs over
+ *       them (12 accumulators, 2 vector loads and 6 broadcasts per 12 FMAs). A product with fewer columns than a tile
  *       (a LoRA rank of 8) is computed transposed, Cᵀ = Bᵀ·Aᵀ, so its long side fills the
  *       vectors. Threads split the rows of C, or its columns when there are few rows; each C
  *       element is written by one thread only, so gradients accumulate without races.
@@ -58,10 +58,21 @@ public final class MatmulCpu {
         for (VectorShuffle<Float> f : FOLDS) v = v.add(v.rearrange(f));
         return v.lane(0);
     }
-    /** Register tile: MR rows of C by NR = 2 vectors of columns. */
-    private static final int MR = 6, NR = 2 * L;
-    /** Cache blocks: a packed B block is KC×NC (L2), a packed A block MC×KC. */
-    private static final int KC = 256, MC = 16 * MR, NC = 16 * NR;
+    /**
+     * Register tile: MR rows of C by NR = 2 vectors of columns. The tile needs MR·2 accumulators, 2
+     * vectors of B and, as C2 schedules the loop, all MR broadcasts of A live at once: 3·MR + 2
+     * registers. With 32 vector registers (AVX-512, AArch64) that allows 6 rows; with AVX2's 16 it
+     * allows 4 (6 rows made C2 spill an accumulator to the stack on every step, which halved the
+     * kernel's speed on a Zen 3). The rows past 4 are code behind {@code MR == 6}, folded away by the JIT.
+     */
+    private static final int MR = vectorRegisters() >= 32 ? 6 : 4, NR = 2 * L;
+    /** Cache blocks: a packed B block is KC×NC (L2), a packed A block MC×KC (MC a multiple of either MR). */
+    private static final int KC = 256, MC = 96, NC = 16 * NR;
+
+    /** Vector registers the JIT can allocate: 32 with AVX-512 or on AArch64, else (AVX2) 16. */
+    private static int vectorRegisters() {
+        return S.vectorBitSize() >= 512 || "aarch64".equals(System.getProperty("os.arch")) ? 32 : 16;
+    }
     /** The forward takes the dot-row kernel up to this many rows of x (or for fewer than NR outputs). */
     private static final int DOT_MAX_ROWS = 4;
     /** Below this many multiply-adds a call stays on the calling thread. */
@@ -445,8 +456,10 @@ public final class MatmulCpu {
             a = FloatVector.broadcast(S, p[ai + 1]); c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
             a = FloatVector.broadcast(S, p[ai + 2]); c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
             a = FloatVector.broadcast(S, p[ai + 3]); c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
-            a = FloatVector.broadcast(S, p[ai + 4]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
-            a = FloatVector.broadcast(S, p[ai + 5]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
+            if (MR == 6) {
+                a = FloatVector.broadcast(S, p[ai + 4]); c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
+                a = FloatVector.broadcast(S, p[ai + 5]); c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
+            }
         }
         if (rows == MR && cols == NR && ccs == 1) {
             // a whole tile: vectors straight to C (kept in this method so C2 never boxes them across a call)
@@ -455,23 +468,29 @@ public final class MatmulCpu {
                 c10 = c10.add(FloatVector.fromArray(S, c, cBase + crs)); c11 = c11.add(FloatVector.fromArray(S, c, cBase + crs + L));
                 c20 = c20.add(FloatVector.fromArray(S, c, cBase + 2 * crs)); c21 = c21.add(FloatVector.fromArray(S, c, cBase + 2 * crs + L));
                 c30 = c30.add(FloatVector.fromArray(S, c, cBase + 3 * crs)); c31 = c31.add(FloatVector.fromArray(S, c, cBase + 3 * crs + L));
-                c40 = c40.add(FloatVector.fromArray(S, c, cBase + 4 * crs)); c41 = c41.add(FloatVector.fromArray(S, c, cBase + 4 * crs + L));
-                c50 = c50.add(FloatVector.fromArray(S, c, cBase + 5 * crs)); c51 = c51.add(FloatVector.fromArray(S, c, cBase + 5 * crs + L));
+                if (MR == 6) {
+                    c40 = c40.add(FloatVector.fromArray(S, c, cBase + 4 * crs)); c41 = c41.add(FloatVector.fromArray(S, c, cBase + 4 * crs + L));
+                    c50 = c50.add(FloatVector.fromArray(S, c, cBase + 5 * crs)); c51 = c51.add(FloatVector.fromArray(S, c, cBase + 5 * crs + L));
+                }
             }
             c00.intoArray(c, cBase); c01.intoArray(c, cBase + L);
             c10.intoArray(c, cBase + crs); c11.intoArray(c, cBase + crs + L);
             c20.intoArray(c, cBase + 2 * crs); c21.intoArray(c, cBase + 2 * crs + L);
             c30.intoArray(c, cBase + 3 * crs); c31.intoArray(c, cBase + 3 * crs + L);
-            c40.intoArray(c, cBase + 4 * crs); c41.intoArray(c, cBase + 4 * crs + L);
-            c50.intoArray(c, cBase + 5 * crs); c51.intoArray(c, cBase + 5 * crs + L);
+            if (MR == 6) {
+                c40.intoArray(c, cBase + 4 * crs); c41.intoArray(c, cBase + 4 * crs + L);
+                c50.intoArray(c, cBase + 5 * crs); c51.intoArray(c, cBase + 5 * crs + L);
+            }
         } else {
             // an edge tile: through the scratch tile [MR][NR], then element by element
             c00.intoArray(p, EDGE); c01.intoArray(p, EDGE + L);
             c10.intoArray(p, EDGE + NR); c11.intoArray(p, EDGE + NR + L);
             c20.intoArray(p, EDGE + 2 * NR); c21.intoArray(p, EDGE + 2 * NR + L);
             c30.intoArray(p, EDGE + 3 * NR); c31.intoArray(p, EDGE + 3 * NR + L);
-            c40.intoArray(p, EDGE + 4 * NR); c41.intoArray(p, EDGE + 4 * NR + L);
-            c50.intoArray(p, EDGE + 5 * NR); c51.intoArray(p, EDGE + 5 * NR + L);
+            if (MR == 6) {
+                c40.intoArray(p, EDGE + 4 * NR); c41.intoArray(p, EDGE + 4 * NR + L);
+                c50.intoArray(p, EDGE + 5 * NR); c51.intoArray(p, EDGE + 5 * NR + L);
+            }
             storeEdge(p, c, cBase, crs, ccs, rows, cols, add);
         }
     }
