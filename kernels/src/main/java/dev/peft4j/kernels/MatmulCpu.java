@@ -78,8 +78,14 @@ public final class MatmulCpu {
     /** Below this many multiply-adds a call stays on the calling thread. */
     private static final long PARALLEL_MIN_MACS = 1 << 15;
 
-    /** Per-thread buffers: [KC*NC] packed B, [MC*KC] packed A, then [MR][NR] for an edge tile. */
-    private static final int PA = KC * NC, EDGE = KC * (NC + MC);
+    /**
+     * Rows of A packed at once: each K block of A is packed once for up to this many rows and then
+     * used against every column block of B, so A is not repacked per column block (the classifier's
+     * forward, 256 rows against 32000 columns, repacked it 32 times per thread).
+     */
+    private static final int A_ROWS = 1024;
+    /** Per-thread buffers: [KC*NC] packed B, [A_ROWS*KC] packed A, then [MR][NR] for an edge tile. */
+    private static final int PA = KC * NC, EDGE = KC * (NC + A_ROWS);
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[EDGE + MR * NR]);
     /** Per-thread buffer for a transposed weight with few columns, grown on demand. */
     private static final ThreadLocal<float[]> TRANSPOSED = ThreadLocal.withInitial(() -> new float[0]);
@@ -359,27 +365,34 @@ public final class MatmulCpu {
         });
     }
 
-    /** C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. */
+    /**
+     * C rows [m0, m1) × columns [n0, n1), the whole sum, on this thread. For each chunk of up to
+     * {@link #A_ROWS} rows and each K block, A is packed once and B block by block; every C element
+     * still sums its K blocks in order, so the result does not depend on the blocking.
+     */
     private static void gemmBlock(float[] scratch, float[] c, int cOff, int crs, int ccs, boolean accumulate,
                                   float[] a, int aOff, int ars, int acs,
                                   BPacker b, int kAlign, int k,
                                   int m0, int m1, int n0, int n1) {
         int kBlocks = (k + KC - 1) / KC, kStep = (k + kBlocks - 1) / kBlocks; // even K blocks, each <= KC
         if (kAlign > 1) kStep = Math.max(kAlign, kStep / kAlign * kAlign); // block-aligned, still <= KC
-        for (int jc = n0; jc < n1; jc += NC) {
-            int nc = Math.min(NC, n1 - jc);
+        for (int ib = m0; ib < m1; ib += A_ROWS) {
+            int ie = Math.min(m1, ib + A_ROWS);
             for (int pc = 0; pc < k; pc += kStep) {
                 int kc = Math.min(kStep, k - pc);
                 boolean add = accumulate || pc > 0;
-                b.pack(scratch, pc, kc, jc, nc);
-                for (int ic = m0; ic < m1; ic += MC) {
-                    int mc = Math.min(MC, m1 - ic);
-                    packA(scratch, PA, a, aOff, ars, acs, ic, mc, pc, kc);
-                    for (int jr = 0; jr < nc; jr += NR) {
-                        int cols = Math.min(NR, nc - jr), bBase = jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR)
-                            kernel(scratch, PA + ir * kc, bBase, kc,
-                                    c, cOff + (ic + ir) * crs + (jc + jr) * ccs, crs, ccs, Math.min(MR, mc - ir), cols, add);
+                packA(scratch, PA, a, aOff, ars, acs, ib, ie - ib, pc, kc);
+                for (int jc = n0; jc < n1; jc += NC) {
+                    int nc = Math.min(NC, n1 - jc);
+                    b.pack(scratch, pc, kc, jc, nc);
+                    for (int ic = ib; ic < ie; ic += MC) {
+                        int mc = Math.min(MC, ie - ic), aBlock = PA + (ic - ib) * kc;
+                        for (int jr = 0; jr < nc; jr += NR) {
+                            int cols = Math.min(NR, nc - jr), bBase = jr * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                                kernel(scratch, aBlock + ir * kc, bBase, kc,
+                                        c, cOff + (ic + ir) * crs + (jc + jr) * ccs, crs, ccs, Math.min(MR, mc - ir), cols, add);
+                        }
                     }
                 }
             }
@@ -435,6 +448,11 @@ public final class MatmulCpu {
         for (int ir = 0; ir < mc; ir += MR) {
             int base = paOff + ir * kc, rows = Math.min(MR, mc - ir);
             int src = aOff + (ic + ir) * ars + pc * acs;
+            if (rows == MR) { // the loop over a constant MR rows unrolls
+                for (int kk = 0, dst = base; kk < kc; kk++, src += acs, dst += MR)
+                    for (int r = 0; r < MR; r++) pa[dst + r] = a[src + r * ars];
+                continue;
+            }
             for (int kk = 0; kk < kc; kk++, src += acs) {
                 int dst = base + kk * MR;
                 for (int r = 0; r < rows; r++) pa[dst + r] = a[src + r * ars];
