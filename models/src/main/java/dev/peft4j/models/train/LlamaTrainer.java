@@ -552,11 +552,34 @@ public final class LlamaTrainer {
     // =====================================================================================
 
     private void backward(Batch batch) {
-        for (int l = c.nLayers() - 1; l >= 0; l--) {
+        int lowest = lowestBackwardLayer();
+        for (int l = c.nLayers() - 1; l >= lowest; l--) {
             if (recompute) layerForward(l, dAttOut); // the output itself is not needed again; dAttOut is free here
             layerBackward(l);
         }
         if (gEmbedding != null) Embedding.backward(gEmbedding, dx, batch.inputs(), N, c.dim());
+    }
+
+    /**
+     * The lowest layer whose backward can reach a trainable parameter: the embedding's gradient needs
+     * every layer; otherwise the lowest layer with a trainable weight or an active hook (a linear's,
+     * an input or output map, prefix rows, a gated prompt). Layers below it only carry gradients to
+     * frozen weights and are skipped (LLaMA-Adapter on the top layers backpropagates through those
+     * alone, as autograd would); {@code nLayers} when nothing below the head trains.
+     */
+    public int lowestBackwardLayer() {
+        if (gEmbedding != null) return 0;
+        for (int l = 0; l < c.nLayers(); l++) if (layerTrains(l)) return l;
+        return c.nLayers();
+    }
+
+    private boolean layerTrains(int l) {
+        for (float[][] g : List.of(gAttnNorm, gWq, gWk, gWv, gWo, gFfnNorm, gWGate, gWUp, gWDown)) if (g[l] != null) return true;
+        if (!hooks.kvPrefix(l).isEmpty() || !hooks.gated(l).isEmpty()) return true;
+        for (LinearSite site : sites[l]) {
+            if (hooks.hasLinear(site) || !hooks.inputMaps(site).isEmpty() || !hooks.outputMaps(site).isEmpty()) return true;
+        }
+        return false;
     }
 
     /** dx holds d loss / d (layer l's output); on return it holds d loss / d xIn[l]. */

@@ -118,4 +118,23 @@ class LlamaTrainerTest {
         Parameter q = all.parameters().stream().filter(p -> p.name().equals("model.layers.0.self_attn.q_proj.weight")).findFirst().orElseThrow();
         assertArrayEquals(q.grad(), some.parameters().get(0).grad());
     }
+
+    @Test
+    void backwardStopsAtTheLowestTrainableLayerWithTheSameGradients() {
+        LlamaConfig c = LlamaConfig.of(16, 24, 4, 2, 2, 20, 8, false);
+        LlamaWeights w = LlamaWeights.random(c, 7, 0.3f);
+        Batch b = randomBatch(c, 2, 6, 9, true);
+        Set<String> upper = Set.of("model.layers.1.self_attn.o_proj.weight", "model.layers.3.mlp.down_proj.weight");
+        LlamaTrainer some = new LlamaTrainer(w, 2, 6, upper, false);
+        LlamaTrainer all = new LlamaTrainer(w, 2, 6, LlamaTrainer.ALL, false);
+        assertEquals(1, some.lowestBackwardLayer());
+        assertEquals(0, all.lowestBackwardLayer());
+        assertEquals(4, new LlamaTrainer(w, 2, 6, Set.of("model.norm.weight"), false).lowestBackwardLayer());
+        assertEquals(0, new LlamaTrainer(w, 2, 6, Set.of("model.embed_tokens.weight"), false).lowestBackwardLayer());
+        assertEquals(all.forwardBackward(b), some.forwardBackward(b));
+        for (Parameter p : some.parameters()) {
+            Parameter full = all.parameters().stream().filter(q -> q.name().equals(p.name())).findFirst().orElseThrow();
+            assertArrayEquals(full.grad(), p.grad(), p.name());
+        }
+    }
 }
