@@ -14,8 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Two kernels behind the three ops:
  * <ul>
  *   <li><b>Dot rows</b>, for the forward with few rows of x (decoding is n = 1): four rows of
- *       w against one row of x per pass, so the weights stream from memory once; split over
- *       output rows. This is bound by memory bandwidth, as a matvec should be. The forward
+ *       w against the rows of x per pass (one row of w at a time, four accumulators deep, when x
+ *       has one row), so the weights stream from memory once; split over output rows. This is bound by memory bandwidth, as a matvec should be. The forward
  *       with few rows of w (a LoRA down-projection, rank 8) uses it too, split over rows of x,
  *       and so does backwardInput with few columns of w (over wᵀ, transposed once).
  *   <li><b>Packed GEMM</b>, for everything else: {@code C[m][n] (+)= A[m][k]·B[k][n]} where A
@@ -206,6 +206,10 @@ public final class MatmulCpu {
                 }
             return;
         }
+        if (!add && i1 - i0 == 1) { // one row of x (decoding): each row of w streams on its own, faster than four interleaved
+            for (int o = o0; o < o0 + 4; o++) y[yOff + i0 * out + o] = dot(x, xOff + i0 * in, w, wOff + o * in, in);
+            return;
+        }
         int w0 = wOff + o0 * in, w1 = w0 + in, w2 = w1 + in, w3 = w2 + in;
         int bound = S.loopBound(in);
         for (int i = i0; i < i1; i++) {
@@ -243,16 +247,26 @@ public final class MatmulCpu {
         }
     }
 
+    /**
+     * a·b over len values: four vector accumulators, so consecutive FMAs do not wait on each other's
+     * latency (a single row of a decode step streams from memory at the rate the FMAs retire).
+     */
     private static float dot(float[] a, int aOff, float[] b, int bOff, int len) {
-        FloatVector s = FloatVector.zero(S);
+        FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
         int k = 0;
+        for (int bound = len - 4 * L; k <= bound; k += 4 * L) {
+            s0 = FloatVector.fromArray(S, a, aOff + k).fma(FloatVector.fromArray(S, b, bOff + k), s0);
+            s1 = FloatVector.fromArray(S, a, aOff + k + L).fma(FloatVector.fromArray(S, b, bOff + k + L), s1);
+            s2 = FloatVector.fromArray(S, a, aOff + k + 2 * L).fma(FloatVector.fromArray(S, b, bOff + k + 2 * L), s2);
+            s3 = FloatVector.fromArray(S, a, aOff + k + 3 * L).fma(FloatVector.fromArray(S, b, bOff + k + 3 * L), s3);
+        }
         for (int bound = S.loopBound(len); k < bound; k += L)
-            s = FloatVector.fromArray(S, a, aOff + k).fma(FloatVector.fromArray(S, b, bOff + k), s);
+            s0 = FloatVector.fromArray(S, a, aOff + k).fma(FloatVector.fromArray(S, b, bOff + k), s0);
         if (k < len) {
             VectorMask<Float> m = S.indexInRange(k, len);
-            s = FloatVector.fromArray(S, a, aOff + k, m).fma(FloatVector.fromArray(S, b, bOff + k, m), s);
+            s1 = FloatVector.fromArray(S, a, aOff + k, m).fma(FloatVector.fromArray(S, b, bOff + k, m), s1);
         }
-        return sum(s);
+        return sum(s0.add(s1).add(s2.add(s3)));
     }
 
     // ---------------------------------------------------------------- packed GEMM
