@@ -91,7 +91,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         assertEquals(Math.sqrt(n0), mag.data()[0], 1e-6);
     }
 
-    private static final int N = 3, IN = 5, OUT = 4, R = 2;
+    private static final int N = 3, IN = 32, OUT = 4, R = 2; // IN: one Q8_0 block
     private static final double S = 1.5;
 
     /**
@@ -151,17 +151,27 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         return v;
     }
 
+    /**
+     * On a float32 base, and on a BF16 or Q8_0 base read in place (the reference then holds the dequantised
+     * values in double): the same checks, so DoRA's W·x̃, its input gradient and the row norms are checked
+     * against finite differences on the compressed kernels too.
+     */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(doubles = {0.0, 0.4})
-    void oneLinearMatchesADoubleReferenceAndItsFiniteDifferences(double dropout) {
+    @org.junit.jupiter.params.provider.CsvSource({"F32, 0.0", "F32, 0.4", "BF16, 0.0", "BF16, 0.4", "Q8_0, 0.0", "Q8_0, 0.4"})
+    void oneLinearMatchesADoubleReferenceAndItsFiniteDifferences(dev.peft4j.kernels.quant.GgmlType type, double dropout) {
         SplittableRandom rng = new SplittableRandom(7);
         double[] x = random(rng, N * IN), w = random(rng, OUT * IN), a = random(rng, R * IN), b = random(rng, OUT * R), g = random(rng, N * OUT);
         double[] m = random(rng, OUT);
         for (int o = 0; o < OUT; o++) m[o] = 1 + Math.abs(m[o]);
         Parameter pa = new Parameter("A", new int[]{R, IN}, f(a)), pb = new Parameter("B", new int[]{OUT, R}, f(b)), pm = new Parameter("m", new int[]{OUT}, f(m));
-        float[] wf = f(w);
+        dev.peft4j.kernels.WeightMatrix q = dev.peft4j.kernels.WeightMatrix.of(f(w), OUT, IN).convert(type);
+        assertEquals(type, q.type(), "the base stays in its stored type");
+        float[] wf = q.toF32();
+        w = d(wf); // the reference sees the values the kernels decode
         long salt = 1, seed = 11;
-        LoraHook hook = new LoraHook(pa, pb, pm, wf, IN, OUT, R, S, dropout, salt);
+        LoraHook hook = type == dev.peft4j.kernels.quant.GgmlType.F32
+                ? new LoraHook(pa, pb, pm, wf, IN, OUT, R, S, dropout, salt)
+                : new LoraHook(pa, pb, pm, frozen(q), IN, OUT, R, S, dropout, salt);
         // the hook's dropout mask: the same stream it draws (seed ^ salt), 0 or 1/(1 − p) per element
         double[] keep = new double[N * IN];
         SplittableRandom masks = new SplittableRandom(seed ^ salt);
@@ -205,7 +215,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
                 assertEquals(fd, grads[p][i], 1e-4 * Math.max(1, Math.abs(fd)), names[p] + "[" + i + "]");
             }
         }
-        System.out.printf("DoRA linear, dropout " + dropout + ": forward %.9f vs double %.9f; gradients of A, B, m, x vs double central differences (norm detached): worst %.2e (tol 1e-4)%n",
+        System.out.printf("DoRA linear, " + type + " base, dropout " + dropout + ": forward %.9f vs double %.9f; gradients of A, B, m, x vs double central differences (norm detached): worst %.2e (tol 1e-4)%n",
                 got, want, worst);
     }
 
@@ -226,6 +236,44 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         assertArrayEquals(before, w.wv[1].f32(), 1e-5f, "unmerged");
     }
 
+    /**
+     * Merging into a BF16 / Q8_0 base: the merged site's weight becomes float32 (it holds values its stored type
+     * cannot), the merged model gives the unmerged output, and unmerging restores the dequantised base.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0"})
+    void mergeAndUnmergeOnACompressedBase(dev.peft4j.kernels.quant.GgmlType type) {
+        LlamaConfig wide = LlamaConfig.of(32, 64, 2, 4, 2, 20, 12, false); // Q8_0 blocks are 32 wide
+        LlamaWeights w = LlamaWeights.random(wide, 41, 0.3f).convertBase(type);
+        float[] before = w.toFloat32("model.layers.1.self_attn.v_proj.weight").clone(); // the dequantised values
+        PeftModel m = new PeftModel(w, 3);
+        var dora = m.install(method(), LoraConfig.of(4, 8, List.of("v_proj", "down_proj")).withDora(true));
+        randomize(m, 5);
+        int[] tokens = batch(wide, 1, 8, 2).inputs();
+        float[][] want = m.inferenceModel().forwardAll(tokens);
+        dora.adapter().merge();
+        assertEquals(dev.peft4j.kernels.quant.GgmlType.F32, w.wv[1].type(), "a merged site is float32");
+        assertEquals(type, w.wq[1].type(), "a site without the adapter stays " + type);
+        float[][] got = m.inferenceModel().forwardAll(tokens);
+        for (int t = 0; t < tokens.length; t++) assertArrayEquals(want[t], got[t], 2e-4f, type + " merged, position " + t);
+        assertTrue(!java.util.Arrays.equals(before, w.wv[1].f32()), "the merge changed the weight");
+        dora.adapter().unmerge();
+        assertArrayEquals(before, w.wv[1].f32(), 1e-5f, type + " unmerged");
+        float[][] again = m.inferenceModel().forwardAll(tokens);
+        for (int t = 0; t < tokens.length; t++) assertArrayEquals(want[t], again[t], 1e-4f, type + " unmerged, position " + t);
+    }
+
+    /** A compressed weight as the frozen linear a DoRA hook reads (through FrozenMatmulCpu, as the model's base). */
+    private static dev.peft4j.api.FrozenLinear frozen(dev.peft4j.kernels.WeightMatrix q) {
+        return new dev.peft4j.api.FrozenLinear() {
+            @Override public int in() { return q.cols(); }
+            @Override public int out() { return q.rows(); }
+            @Override public void forward(float[] y, int yOff, float[] xx, int xOff, int nn) { dev.peft4j.kernels.FrozenMatmulCpu.forward(y, yOff, xx, xOff, q, nn); }
+            @Override public void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int nn) { dev.peft4j.kernels.FrozenMatmulCpu.backwardInput(dx, dxOff, dy, dyOff, q, nn); }
+            @Override public void decodeRows(int r0, int r1, float[] dst, int dstOff) { q.decode(r0, r1, 0, q.cols(), dst, dstOff, q.cols()); }
+        };
+    }
+
     /** DoRA on a BF16 / Q8_0 base (read in place by FrozenMatmulCpu) = DoRA on the float32 twin holding its dequantised values. */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0"})
@@ -238,13 +286,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         dev.peft4j.kernels.WeightMatrix q = dev.peft4j.kernels.WeightMatrix.of(w, out, in).convert(type);
         assertEquals(type, q.type(), "the base stays in its stored type");
         float[] twin = q.toF32();
-        dev.peft4j.api.FrozenLinear compressed = new dev.peft4j.api.FrozenLinear() {
-            @Override public int in() { return in; }
-            @Override public int out() { return out; }
-            @Override public void forward(float[] y, int yOff, float[] xx, int xOff, int nn) { dev.peft4j.kernels.FrozenMatmulCpu.forward(y, yOff, xx, xOff, q, nn); }
-            @Override public void backwardInput(float[] dx, int dxOff, float[] dy, int dyOff, int nn) { dev.peft4j.kernels.FrozenMatmulCpu.backwardInput(dx, dxOff, dy, dyOff, q, nn); }
-            @Override public void decodeRows(int r0, int r1, float[] dst, int dstOff) { q.decode(r0, r1, 0, in, dst, dstOff, in); }
-        };
+        dev.peft4j.api.FrozenLinear compressed = frozen(q);
         float[][] ys = new float[2][], dxs = new float[2][], ga = new float[2][], gb = new float[2][], gm = new float[2][];
         for (int side = 0; side < 2; side++) {
             Parameter pa = new Parameter("A", new int[]{r, in}, a.clone()), pb = new Parameter("B", new int[]{out, r}, b.clone()), pm = new Parameter("m", new int[]{out}, m.clone());
