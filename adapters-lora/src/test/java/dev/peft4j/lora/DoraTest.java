@@ -36,7 +36,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     }
 
     /**
-     * On a BF16 or Q8_0 base DoRA reads the adapted weights as they are stored (row norms a row at a time, W·x and
+     * On a BF16, Q8_0 or Q4_0 base DoRA reads the adapted weights as they are stored (row norms a row at a time, W·x and
      * its input gradient through the compressed kernels): the base stays compressed, the magnitudes start at
      * exactly the row norms of the dequantised weights, and loss and gradients are those of a float32 base holding
      * the dequantised values (up to the two kernels' float32 summation orders).
@@ -44,7 +44,7 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     @Test
     void readsACompressedBaseAsStored() {
         LlamaConfig wide = LlamaConfig.of(32, 64, 2, 4, 2, 20, 12, false); // Q8_0 blocks are 32 wide
-        for (var type : List.of(dev.peft4j.kernels.quant.GgmlType.BF16, dev.peft4j.kernels.quant.GgmlType.Q8_0))
+        for (var type : List.of(dev.peft4j.kernels.quant.GgmlType.BF16, dev.peft4j.kernels.quant.GgmlType.Q8_0, dev.peft4j.kernels.quant.GgmlType.Q4_0))
         for (double dropout : new double[]{0, 0.4}) { // with dropout W·x̃ is DoRA's own product on the compressed W
             LlamaWeights stored = LlamaWeights.random(wide, 31, 0.3f).convertBase(type);
             LlamaWeights f32 = LlamaWeights.random(wide, 31, 0.3f).convertBase(type).convertBase(dev.peft4j.kernels.quant.GgmlType.F32);
@@ -152,12 +152,12 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     }
 
     /**
-     * On a float32 base, and on a BF16 or Q8_0 base read in place (the reference then holds the dequantised
+     * On a float32 base, and on a BF16, Q8_0 or Q4_0 base read in place (the reference then holds the dequantised
      * values in double): the same checks, so DoRA's W·x̃, its input gradient and the row norms are checked
      * against finite differences on the compressed kernels too.
      */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"F32, 0.0", "F32, 0.4", "BF16, 0.0", "BF16, 0.4", "Q8_0, 0.0", "Q8_0, 0.4"})
+    @org.junit.jupiter.params.provider.CsvSource({"F32, 0.0", "F32, 0.4", "BF16, 0.0", "BF16, 0.4", "Q8_0, 0.0", "Q8_0, 0.4", "Q4_0, 0.0", "Q4_0, 0.4"})
     void oneLinearMatchesADoubleReferenceAndItsFiniteDifferences(dev.peft4j.kernels.quant.GgmlType type, double dropout) {
         SplittableRandom rng = new SplittableRandom(7);
         double[] x = random(rng, N * IN), w = random(rng, OUT * IN), a = random(rng, R * IN), b = random(rng, OUT * R), g = random(rng, N * OUT);
@@ -237,11 +237,11 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
     }
 
     /**
-     * Merging into a BF16 / Q8_0 base: the merged site's weight becomes float32 (it holds values its stored type
+     * Merging into a BF16 / Q8_0 / Q4_0 base: the merged site's weight becomes float32 (it holds values its stored type
      * cannot), the merged model gives the unmerged output, and unmerging restores the dequantised base.
      */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0"})
+    @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0", "Q4_0"})
     void mergeAndUnmergeOnACompressedBase(dev.peft4j.kernels.quant.GgmlType type) {
         LlamaConfig wide = LlamaConfig.of(32, 64, 2, 4, 2, 20, 12, false); // Q8_0 blocks are 32 wide
         LlamaWeights w = LlamaWeights.random(wide, 41, 0.3f).convertBase(type);
@@ -274,9 +274,9 @@ class DoraTest extends PeftMethodContract<LoraConfig> {
         };
     }
 
-    /** DoRA on a BF16 / Q8_0 base (read in place by FrozenMatmulCpu) = DoRA on the float32 twin holding its dequantised values. */
+    /** DoRA on a BF16 / Q8_0 / Q4_0 base (read in place by FrozenMatmulCpu) = DoRA on the float32 twin holding its dequantised values. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0"})
+    @org.junit.jupiter.params.provider.EnumSource(value = dev.peft4j.kernels.quant.GgmlType.class, names = {"BF16", "Q8_0", "Q4_0"})
     void aCompressedBaseGivesTheOutputAndGradientsOfItsDequantisedFloat32Twin(dev.peft4j.kernels.quant.GgmlType type) {
         int n = 3, in = 64, out = 6, r = 2;
         SplittableRandom rng = new SplittableRandom(5);
