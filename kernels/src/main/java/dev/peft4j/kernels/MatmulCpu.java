@@ -13,17 +13,19 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Two kernels behind the three ops:
  * <ul>
- *   <li><b>Dot rows</b>, for the forward with few rows of x (decoding is n = 1): four rows of
- *       w against the rows of x per pass (one row of w at a time, four accumulators deep, when x
- *       has one row), so the weights stream from memory once; split over output rows. This is bound by memory bandwidth, as a matvec should be. The forward
+ *   <li><b>Dot rows</b>, for the forward with few rows of x: four rows of w against the rows of
+ *       x per pass (decoding, n = 1: one row of w at a time, four accumulators deep), so the
+ *       weights stream from memory once; split over output rows. This is bound by memory
+ *       bandwidth, as a matvec should be. The forward
  *       with few rows of w (a LoRA down-projection, rank 8) uses it too, split over rows of x,
  *       and so does backwardInput with few columns of w (over wᵀ, transposed once).
  *   <li><b>Packed GEMM</b>, for everything else: {@code C[m][n] (+)= A[m][k]·B[k][n]} where A
  *       and B are read through strides, so the three ops are the same loop nest with different
  *       strides (forward B = wᵀ, backwardInput B = w, backwardWeight A = dyᵀ). Blocks of B
  *       ({@code KC×NC}, sized for L2) and A ({@code MC×KC}) are copied into contiguous panels,
- *       and a 6-row (4 with AVX2's 16 registers) × 2-vector register tile does broadcast-FMAs over
- *       them (12 accumulators, 2 vector loads and 6 broadcasts per 12 FMAs). A product with fewer columns than a tile
+ *       and an MR-row × 2-vector register tile (MR = 6, or 4 with AVX2's 16 registers) does
+ *       broadcast-FMAs over them (2·MR accumulators, 2 vector loads and MR broadcasts per 2·MR
+ *       FMAs). A product with fewer columns than a tile
  *       (a LoRA rank of 8) is computed transposed, Cᵀ = Bᵀ·Aᵀ, so its long side fills the
  *       vectors. Threads split the rows of C, or its columns when there are few rows; each C
  *       element is written by one thread only, so gradients accumulate without races.
@@ -109,7 +111,11 @@ public final class MatmulCpu {
         if (n <= 0 || out <= 0) return;
         if (in <= 0) {
             Arrays.fill(y, yOff, yOff + n * out, 0f);
-        } else if (n <= DOT_MAX_ROWS) { // decode: split the weight rows
+        } else if (n == 1) { // decode: one row of x, each row of w streamed on its own (faster than four interleaved)
+            run(out, (long) in * out, (from, to) -> {
+                for (int o = from; o < to; o++) y[yOff + o] = dot(x, xOff, w, wOff + o * in, in);
+            });
+        } else if (n <= DOT_MAX_ROWS) { // a few rows of x: split the weight rows
             Threads.RangeTask task = (from, to) -> {
                 for (int g = from; g < to; g++) dotRows(y, yOff, x, xOff, w, wOff, 0, n, in, out, 4 * g, false);
             };
@@ -210,10 +216,6 @@ public final class MatmulCpu {
                     float d = dot(x, xOff + i * in, w, wOff + o * in, in);
                     y[yOff + i * out + o] = add ? y[yOff + i * out + o] + d : d;
                 }
-            return;
-        }
-        if (!add && i1 - i0 == 1) { // one row of x (decoding): each row of w streams on its own, faster than four interleaved
-            for (int o = o0; o < o0 + 4; o++) y[yOff + i0 * out + o] = dot(x, xOff + i0 * in, w, wOff + o * in, in);
             return;
         }
         int w0 = wOff + o0 * in, w1 = w0 + in, w2 = w1 + in, w3 = w2 + in;
